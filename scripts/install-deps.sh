@@ -1,0 +1,35 @@
+#!/bin/bash
+# Install everything hugelive needs on a Debian 12 host.
+# Idempotent: does nothing when every package is already present.
+set -euo pipefail
+
+SUDO=
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+
+PKGS=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
+      busybox-static qemu-system-x86 kmod git rsync pkg-config
+      libjson-c-dev libsystemd-dev clang gnuplot-nox python3)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+
+# linux-source-7.3 comes from trixie-backports; pin it low so nothing else
+# on the host is upgraded from there.
+SRC_LIST=/etc/apt/sources.list.d/hugelive-trixie-backports.list
+PIN=/etc/apt/preferences.d/hugelive-trixie-backports
+need_update=0
+if [ ! -f "$SRC_LIST" ]; then
+	echo "deb http://deb.debian.org/debian trixie-backports main" | $SUDO tee "$SRC_LIST" >/dev/null
+	printf 'Package: *\nPin: release n=trixie-backports\nPin-Priority: 100\n' | $SUDO tee "$PIN" >/dev/null
+	need_update=1
+fi
+
+if [ ${#missing[@]} -gt 0 ] || [ $need_update = 1 ]; then
+	$SUDO apt-get update -q
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
