@@ -33,7 +33,9 @@ key=$( {
 	cat "$TOP/build/linux/.hugelive-stamp" 2>/dev/null | cut -d' ' -f1
 	cat "${FRAGS[@]}"
 	git -C "$LINUX" diff --binary baseline
-	git -C "$LINUX" ls-files -z --others --exclude-standard | \
+	# Debian's source ignores everything at the top level ("/*"), so new
+	# files are untracked *and* ignored: list them without exclude rules.
+	git -C "$LINUX" ls-files -z --others | { grep -zv '^\.hugelive-stamp$' || true; } | \
 		(cd "$LINUX" && xargs -0 -r sh -c 'for f; do echo "== $f"; cat "$f"; done' sh)
 } | sha256sum | cut -c1-20)
 
