@@ -1,0 +1,109 @@
+# hugelive top-level Makefile.
+#
+#   make demo            live update in a VM with the vm kernel, prints a report
+#   make check           host unit tests + harness self-tests + VM scenarios (debug kernel)
+#   make deps            install build/test dependencies (apt; sudo when not root)
+#   make kernel          fetch build/linux and build the kernels (KFLAVOURS="vm debug")
+#   make vm-bins         build the VM scenario programs only
+#   make run S=NAME      run one VM scenario with the debug kernel (CORRUPT=1 possible)
+#   make selftest        harness self-tests only (corrupt word, hang)
+#   make export-patches  build/linux baseline..HEAD -> kernel/patches/ + series
+#   make clean           remove build products of this checkout (not build/linux,
+#                        not the kernel cache in ~/.cache/hugelive)
+
+TOP       := $(abspath .)
+LINUX     := $(TOP)/build/linux
+VMBUILD   := $(TOP)/build/vm
+KFLAVOURS ?= vm debug
+
+CC        ?= cc
+VM_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static \
+             -I$(VMBUILD)/include -I$(TOP)/tests/vm
+UAPI_HDR  := $(VMBUILD)/include/linux/liveupdate.h
+
+LIB_SRC   := tests/vm/lib/scenario.c
+LIB_HDR   := tests/vm/lib/scenario.h
+SCEN_SRC  := $(sort $(wildcard tests/vm/*.c))
+SELF_SRC  := $(sort $(wildcard tests/vm/selftest/*.c))
+DEMO_SRC  := $(sort $(wildcard tests/vm/demo/*.c))
+SCEN_BIN  := $(patsubst tests/vm/%.c,$(VMBUILD)/scenarios/%,$(SCEN_SRC))
+SELF_BIN  := $(patsubst tests/vm/selftest/%.c,$(VMBUILD)/scenarios/%,$(SELF_SRC))
+DEMO_BIN  := $(patsubst tests/vm/demo/%.c,$(VMBUILD)/scenarios/%,$(DEMO_SRC))
+
+.PHONY: all deps kernel fetch vm-bins demo check selftest run export-patches clean userspace
+
+all: vm-bins
+
+deps:
+	@scripts/install-deps.sh
+
+fetch: deps
+	@scripts/fetch-kernel.sh
+
+kernel: fetch
+	@for f in $(KFLAVOURS); do scripts/build-kernel.sh $$f || exit 1; done
+
+# The LUO uapi header comes from the kernel tree we build (it may be patched).
+$(LINUX)/include/uapi/linux/liveupdate.h:
+	@scripts/install-deps.sh
+	@scripts/fetch-kernel.sh
+
+$(UAPI_HDR): $(LINUX)/include/uapi/linux/liveupdate.h
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(VMBUILD)/scenarios/%: tests/vm/%.c $(LIB_SRC) $(LIB_HDR) $(UAPI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(VM_CFLAGS) -o $@ $< $(LIB_SRC)
+
+$(VMBUILD)/scenarios/%: tests/vm/selftest/%.c $(LIB_SRC) $(LIB_HDR) $(UAPI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(VM_CFLAGS) -o $@ $< $(LIB_SRC)
+
+$(VMBUILD)/scenarios/%: tests/vm/demo/%.c $(LIB_SRC) $(LIB_HDR) $(UAPI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(VM_CFLAGS) -o $@ $< $(LIB_SRC)
+
+vm-bins: $(SCEN_BIN) $(SELF_BIN) $(DEMO_BIN)
+
+# Userspace programs (owned by userspace/): built if there is a Makefile,
+# and everything in userspace/build/bin goes into the VM's /usr/local/bin.
+userspace:
+	@if [ -f userspace/Makefile ]; then $(MAKE) -C userspace; fi
+
+demo: deps
+	@$(MAKE) --no-print-directory vm-bins userspace
+	@vm/demo.sh
+
+check: deps
+	@$(MAKE) --no-print-directory vm-bins userspace
+	@vm/check.sh
+
+selftest: deps
+	@$(MAKE) --no-print-directory vm-bins
+	@vm/check.sh --selftest-only
+
+# make run S=memfd-3gen [CORRUPT=1] [FLAVOUR=vm]
+run: vm-bins
+	@test -n "$(S)" || { echo "usage: make run S=SCENARIO [CORRUPT=1] [FLAVOUR=debug|vm]"; exit 2; }
+	@vm/check.sh --run "$(S)" --flavour "$(or $(FLAVOUR),debug)"
+
+export-patches:
+	@test -d $(LINUX)/.git || { echo "no build/linux"; exit 1; }
+	@tmp=$$(mktemp -d) && \
+	git -C $(LINUX) format-patch -q --no-signature --zero-commit -o $$tmp baseline..HEAD && \
+	rm -f kernel/patches/*.patch && \
+	( cd $$tmp && ls *.patch 2>/dev/null ) > kernel/patches/series.new || true; \
+	if ls $$tmp/*.patch >/dev/null 2>&1; then mv $$tmp/*.patch kernel/patches/; fi; \
+	mv kernel/patches/series.new kernel/patches/series; rmdir $$tmp; \
+	n=$$(grep -c . kernel/patches/series || true); \
+	echo "export-patches: $$n patch(es) in kernel/patches"; \
+	if [ -f $(LINUX)/.hugelive-stamp ]; then \
+	  v=$$(cut -d' ' -f1 $(LINUX)/.hugelive-stamp); \
+	  h=$$( (cat kernel/patches/series; for p in $$(grep -v '^\s*#' kernel/patches/series | grep -v '^\s*$$'); do cat kernel/patches/$$p; done) | sha256sum | cut -c1-16); \
+	  echo "$$v $$h" > $(LINUX)/.hugelive-stamp; \
+	fi
+
+clean:
+	rm -rf $(VMBUILD) build/logs
+	@if [ -f userspace/Makefile ]; then $(MAKE) -C userspace clean; fi

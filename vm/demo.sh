@@ -1,0 +1,44 @@
+#!/bin/bash
+# The body of "make demo": a live update in a VM with the vm kernel.
+#
+# Builds the vm kernel if missing, an initramfs with the demo program, boots
+# QEMU, and lets the demo preserve memory, kexec into the next kernel,
+# retrieve and verify it. Prints the demo's report.
+#
+# DEMO=NAME picks the demo program (default demo-memfd, tests/vm/demo/);
+# DEMO_MIB=N sets the memfd size for demo-memfd (default 512).
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP"
+DEMO=${DEMO:-demo-memfd}
+t0=$(date +%s)
+
+KERNEL=$(scripts/build-kernel.sh vm)
+INITRD=build/vm/initramfs-vm.cpio.gz
+extra=()
+[ -d userspace/build/bin ] && extra=(-d userspace/build/bin)
+vm/mkinitramfs.sh -o "$INITRD" -k "$KERNEL" -s build/vm/scenarios "${extra[@]}" 2>/dev/null
+xcmd=
+[ -n "${DEMO_MIB:-}" ] && xcmd="hugelive.demo_mib=$DEMO_MIB"
+
+echo "hugelive demo: live update of the VM's kernel by kexec, memory carried through /dev/liveupdate"
+echo "  kernel: $KERNEL"
+echo "  VM:     QEMU TCG, console log build/logs/demo.log, results build/logs/demo.results"
+set +e
+out=$(vm/run-scenario.sh -q -r -k "$KERNEL" -i "$INITRD" -n demo -c "$xcmd" "$DEMO" 2>&1)
+rc=$?
+set -e
+kver=$(grep -o 'kernel=[^ ]*' build/logs/demo.results 2>/dev/null | head -n1 | cut -d= -f2)
+echo "  kernel release: ${kver:-?} -> ${kver:-?} (generation 0 -> 1)"
+echo
+echo "report:"
+grep -v -E '^(not )?ok - |^    ' <<<"$out" | sed 's/^/  /'
+echo
+if [ $rc = 0 ]; then
+	echo "demo: PASS ($(grep -E '^ok - ' <<<"$out" | sed 's/^ok - //'); $(( $(date +%s) - t0 ))s in total)"
+else
+	echo "demo: FAIL"
+	grep -E '^not ok - |^    ' <<<"$out"
+fi
+exit $rc

@@ -1,0 +1,107 @@
+#!/bin/bash
+# Build the hugelive VM initramfs (gzip'd newc cpio).
+#
+#   vm/mkinitramfs.sh -o OUT.cpio.gz -k BZIMAGE [-s DIR]... [-b FILE]...
+#
+#   -k BZIMAGE  kernel to kexec into, stored as /boot/bzImage
+#   -s DIR      every executable in DIR goes to /scenarios/ (scenario binaries)
+#   -b FILE     extra program, goes to /usr/local/bin/ (dynamically linked
+#               programs get their libraries and loader copied too)
+#   -d DIR      every executable in DIR goes to /usr/local/bin/ (like -b)
+#
+# Contents: busybox-static with all applet links, vm/init as /init, a
+# /dev/console node, the binaries above. No root needed: the archive is
+# written by the kernel's usr/gen_init_cpio from a list, owned by root.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+OUT= KERNEL=
+SCEN_DIRS=() BINS=()
+while getopts "o:k:s:b:d:" opt; do
+	case $opt in
+	o) OUT=$OPTARG ;;
+	k) KERNEL=$OPTARG ;;
+	s) SCEN_DIRS+=("$OPTARG") ;;
+	b) BINS+=("$OPTARG") ;;
+	d) for f in "$OPTARG"/*; do [ -f "$f" ] && [ -x "$f" ] && BINS+=("$f"); done ;;
+	*) echo "usage: $0 -o OUT -k BZIMAGE [-s DIR]... [-b FILE]... [-d DIR]..." >&2; exit 2 ;;
+	esac
+done
+[ -n "$OUT" ] && [ -n "$KERNEL" ] || { echo "mkinitramfs: -o and -k are required" >&2; exit 2; }
+[ -f "$KERNEL" ] || { echo "mkinitramfs: no kernel image $KERNEL" >&2; exit 1; }
+
+BUSYBOX=/bin/busybox
+if [ ! -x "$BUSYBOX" ] || ldd "$BUSYBOX" >/dev/null 2>&1; then
+	echo "mkinitramfs: $BUSYBOX is not busybox-static (apt-get install busybox-static)" >&2
+	exit 1
+fi
+
+# gen_init_cpio from the kernel tree, built once.
+GIC=$TOP/build/vm/gen_init_cpio
+GIC_SRC=$TOP/build/linux/usr/gen_init_cpio.c
+if [ ! -x "$GIC" ] || [ "$GIC_SRC" -nt "$GIC" ]; then
+	[ -f "$GIC_SRC" ] || "$TOP/scripts/fetch-kernel.sh" >&2
+	mkdir -p "$(dirname "$GIC")"
+	cc -O2 -o "$GIC" "$GIC_SRC"
+fi
+
+LIST=$(mktemp)
+trap 'rm -f "$LIST"' EXIT
+declare -A DIRS=()
+adddir() {  # adddir /a/b/c: every missing parent, once
+	local d=$1 acc=
+	IFS=/ read -ra parts <<<"${d#/}"
+	for p in "${parts[@]}"; do
+		acc=$acc/$p
+		[ -n "${DIRS[$acc]:-}" ] && continue
+		DIRS[$acc]=1
+		echo "dir $acc 0755 0 0" >>"$LIST"
+	done
+}
+declare -A FILES=()
+addfile() {  # addfile DEST SRC MODE
+	[ -n "${FILES[$1]:-}" ] && return 0
+	FILES[$1]=1
+	adddir "$(dirname "$1")"
+	echo "file $1 $(readlink -f "$2") $3 0 0" >>"$LIST"
+}
+# Shared libraries (and the loader) of a dynamically linked program.
+addlibs() {
+	local f=$1 lib
+	ldd "$f" >/dev/null 2>&1 || return 0   # static
+	for lib in $(ldd "$f" | grep -o '/[^ ]*' | sort -u); do
+		[ -f "$lib" ] && addfile "$lib" "$lib" 0755
+	done
+}
+
+for d in /dev /proc /sys /tmp /run /root /etc /boot /scenarios /usr/local/bin; do adddir "$d"; done
+echo "nod /dev/console 0600 0 0 c 5 1" >>"$LIST"
+echo "nod /dev/null 0666 0 0 c 1 3" >>"$LIST"
+addfile /init "$TOP/vm/init" 0755
+addfile /bin/busybox "$BUSYBOX" 0755
+for app in $("$BUSYBOX" --list-full); do
+	[ "/$app" = /bin/busybox ] && continue
+	adddir "/$(dirname "$app")"
+	echo "slink /$app /bin/busybox 0777 0 0" >>"$LIST"
+done
+addfile /boot/bzImage "$KERNEL" 0644
+echo "root:x:0:0:root:/root:/bin/sh" >"$LIST.passwd"
+addfile /etc/passwd "$LIST.passwd" 0644
+trap 'rm -f "$LIST" "$LIST.passwd"' EXIT
+
+for d in "${SCEN_DIRS[@]}"; do
+	for f in "$d"/*; do
+		[ -f "$f" ] && [ -x "$f" ] || continue
+		addfile "/scenarios/$(basename "$f")" "$f" 0755
+		addlibs "$f"
+	done
+done
+for f in "${BINS[@]}"; do
+	addfile "/usr/local/bin/$(basename "$f")" "$f" 0755
+	addlibs "$f"
+done
+
+mkdir -p "$(dirname "$OUT")"
+"$GIC" -t 0 "$LIST" | gzip -n -6 >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "mkinitramfs: $OUT ($(du -k "$OUT" | cut -f1) KiB, $(grep -c '^file' "$LIST") files)" >&2

@@ -1,0 +1,159 @@
+#!/bin/bash
+# Run one hugelive VM scenario in QEMU and judge it.
+#
+#   vm/run-scenario.sh [-k BZIMAGE] -i INITRD [-c CMDLINE] [-t SECS] [-n LOGNAME] [-q] [-r] SCENARIO
+#
+# SCENARIO is a scenario source (tests/vm/NAME.c) or a NAME found in
+# tests/vm, tests/vm/selftest or tests/vm/demo. Its metadata line
+#   hugelive-scenario: generations=N mem=MiB timeout=SECS smp=N cmdline="..." allow_warn=1
+# sets the VM up (defaults: generations=1 mem=512 timeout=120 smp=2).
+#
+# The guest's console (ttyS0) goes to build/logs/NAME.log, the results port
+# (ttyS1) to build/logs/NAME.results. The scenario passes when every
+# generation 0..N-1 started, no TAP line says "not ok", at least one says
+# "ok", the last generation exited 0 and printed the done marker, the VM
+# ended before the timeout, and the console shows no kernel BUG/WARNING/
+# panic/Oops (unless allow_warn=1). Otherwise: the reason, the last 40
+# lines of the console log, exit 1.
+#
+# Options: -k kernel (default: scripts/build-kernel.sh debug), -i initramfs
+# (from vm/mkinitramfs.sh), -c extra kernel cmdline, -t timeout override,
+# -n log name, -q print only the verdict, -r print the "report:" lines.
+# Environment: CORRUPT=1 adds hugelive.corrupt=1; EXTRA_CMDLINE is appended;
+# HUGELIVE_KVM=1 uses KVM if a probe boot with it succeeds (TCG otherwise);
+# HUGELIVE_LOGDIR overrides build/logs.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+KERNEL=${HUGELIVE_KERNEL:-} INITRD=${HUGELIVE_INITRD:-} XCMD= TMO= LOGNAME_= QUIET=0 REPORT=0
+while getopts "k:i:c:t:n:qr" opt; do
+	case $opt in
+	k) KERNEL=$OPTARG ;; i) INITRD=$OPTARG ;; c) XCMD=$OPTARG ;;
+	t) TMO=$OPTARG ;; n) LOGNAME_=$OPTARG ;; q) QUIET=1 ;; r) REPORT=1 ;;
+	*) sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;/^set -e/d' >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# = 1 ] || { echo "usage: $0 [-k BZIMAGE] -i INITRD [-c CMDLINE] [-t SECS] [-n NAME] [-q] [-r] SCENARIO" >&2; exit 2; }
+
+SRC=$1
+if [ ! -f "$SRC" ]; then
+	for d in tests/vm tests/vm/selftest tests/vm/demo; do
+		[ -f "$TOP/$d/$1.c" ] && { SRC=$TOP/$d/$1.c; break; }
+	done
+fi
+[ -f "$SRC" ] || { echo "run-scenario: no scenario '$1'" >&2; exit 2; }
+NAME=$(basename "$SRC" .c)
+LOGNAME_=${LOGNAME_:-$NAME}
+[ -n "$KERNEL" ] || KERNEL=$("$TOP/scripts/build-kernel.sh" debug)
+[ -f "$INITRD" ] || { echo "run-scenario: initramfs '$INITRD' missing (vm/mkinitramfs.sh)" >&2; exit 2; }
+
+# ---- metadata ----
+META=$(grep -m1 -o 'hugelive-scenario:.*' "$SRC" | sed 's/^hugelive-scenario://; s/\*\/.*$//') || {
+	echo "run-scenario: $SRC has no 'hugelive-scenario:' metadata line" >&2; exit 2; }
+M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0
+rest=$META
+re='^[[:space:]]*([a-z_]+)=("([^"]*)"|([^[:space:]]*))(.*)$'
+while [[ $rest =~ $re ]]; do
+	key=${BASH_REMATCH[1]}
+	val=${BASH_REMATCH[3]}${BASH_REMATCH[4]}
+	rest=${BASH_REMATCH[5]}
+	case $key in
+	generations|mem|timeout|smp|cmdline|allow_warn) printf -v "M_$key" '%s' "$val" ;;
+	*) ;;  # unknown keys are for the scenario's own use
+	esac
+done
+[ -n "$TMO" ] && M_timeout=$TMO
+
+LOGDIR=${HUGELIVE_LOGDIR:-$TOP/build/logs}
+mkdir -p "$LOGDIR"
+LOG=$LOGDIR/$LOGNAME_.log
+RES=$LOGDIR/$LOGNAME_.results
+rm -f "$LOG" "$RES"
+
+CMDLINE="console=ttyS0 kho=on liveupdate=on panic=-1 hugelive.scenario=$NAME hugelive.gen=0 hugelive.generations=$M_generations"
+[ -n "$M_cmdline" ] && CMDLINE+=" $M_cmdline"
+[ "${CORRUPT:-0}" != 0 ] && CMDLINE+=" hugelive.corrupt=1"
+[ -n "$XCMD" ] && CMDLINE+=" $XCMD"
+[ -n "${EXTRA_CMDLINE:-}" ] && CMDLINE+=" $EXTRA_CMDLINE"
+
+# ---- accelerator: TCG unless KVM is asked for and proves it boots ----
+ACCEL=(-accel tcg -cpu max)
+if [ "${HUGELIVE_KVM:-0}" = 1 ]; then
+	probe=$LOGDIR/kvm-probe
+	if [ -w /dev/kvm ] && timeout -k 2 30 qemu-system-x86_64 -accel kvm -cpu host -m 256 -smp 1 \
+		-nodefaults -no-user-config -display none -no-reboot \
+		-kernel "$KERNEL" -initrd "$INITRD" -serial "file:$probe.log" -serial "file:$probe.results" \
+		-append "console=ttyS0 panic=-1 hugelive.scenario=probe" </dev/null >/dev/null 2>&1 &&
+	   grep -q 'HUGELIVE probe ok' "$probe.results" 2>/dev/null; then
+		ACCEL=(-accel kvm -cpu host)
+	else
+		echo "# run-scenario: HUGELIVE_KVM=1 but a KVM probe boot failed; using TCG" >&2
+	fi
+fi
+
+start=$(date +%s%N)
+set +e
+timeout -k 5 "$M_timeout" qemu-system-x86_64 "${ACCEL[@]}" -m "$M_mem" -smp "$M_smp" \
+	-nodefaults -no-user-config -display none -no-reboot \
+	-kernel "$KERNEL" -initrd "$INITRD" -append "$CMDLINE" \
+	-serial "file:$LOG" -serial "file:$RES" </dev/null >"$LOGDIR/$LOGNAME_.qemu" 2>&1
+qrc=$?
+set -e
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+secs=$((ms / 1000)).$(( (ms % 1000) / 100 ))
+
+touch "$RES" "$LOG"
+R=$(tr -d '\r' <"$RES")
+tap=$(grep -E '^(not )?ok [0-9]' <<<"$R" || true)
+n_ok=$(grep -c '^ok ' <<<"$tap" || true)
+n_fail=$(grep -c '^not ok ' <<<"$tap" || true)
+
+reasons=()
+if [ $qrc = 124 ] || [ $qrc = 137 ]; then
+	reasons+=("timeout: killed after ${M_timeout}s")
+elif [ $qrc != 0 ]; then
+	reasons+=("qemu exited with $qrc: $(tail -n 3 "$LOGDIR/$LOGNAME_.qemu" | tr '\n' ' ')")
+fi
+gens_seen=0
+for ((g = 0; g < M_generations; g++)); do
+	if grep -q "^HUGELIVE gen=$g start" <<<"$R"; then
+		gens_seen=$((gens_seen + 1))
+	else
+		reasons+=("generation $g never started")
+		break
+	fi
+done
+extra=$(grep -c "^HUGELIVE gen=$M_generations start" <<<"$R" || true)
+[ "$extra" = 0 ] || reasons+=("more generations ran than the $M_generations expected")
+last=$((M_generations - 1))
+exitline=$(grep "^HUGELIVE exit gen=" <<<"$R" | tail -n1 || true)
+if [ -z "$exitline" ]; then
+	[ ${#reasons[@]} -gt 0 ] || reasons+=("no exit/done marker from the scenario")
+elif [ "$exitline" != "HUGELIVE exit gen=$last rc=0" ]; then
+	reasons+=("scenario ended with '${exitline#HUGELIVE }' (expected gen=$last rc=0)")
+fi
+grep -q "^HUGELIVE done gen=$last" <<<"$R" || [ ${#reasons[@]} -gt 0 ] || reasons+=("no done marker")
+[ "$n_fail" = 0 ] || reasons+=("$n_fail TAP line(s) not ok")
+[ "$n_ok" -gt 0 ] || [ ${#reasons[@]} -gt 0 ] || reasons+=("no TAP line reported ok")
+if [ "$M_allow_warn" != 1 ]; then
+	oops=$(grep -m3 -E 'Kernel panic|BUG:|WARNING:|Oops|general protection fault|UBSAN|KASAN' "$LOG" | tr -d '\r' || true)
+	[ -z "$oops" ] || reasons+=("kernel trouble in the console log: $(head -n1 <<<"$oops")")
+fi
+
+if [ $QUIET = 0 ] && [ -n "$tap" ]; then
+	sed 's/^/    /' <<<"$tap"
+fi
+if [ $REPORT = 1 ]; then
+	grep '^report: ' <<<"$R" | sed 's/^report: //' || true
+fi
+if [ ${#reasons[@]} = 0 ]; then
+	echo "ok - $NAME ($gens_seen/$M_generations generations, $n_ok checks, ${secs}s)"
+	exit 0
+fi
+echo "not ok - $NAME ($gens_seen/$M_generations generations, $n_ok ok, $n_fail not ok, ${secs}s)"
+for r in "${reasons[@]}"; do echo "    reason: $r"; done
+grep '^not ok ' <<<"$tap" | sed 's/^/    /' || true
+echo "    --- last 40 lines of $LOG ---"
+tail -n 40 "$LOG" | tr -d '\r' | sed 's/^/    | /'
+exit 1
