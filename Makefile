@@ -89,20 +89,7 @@ run: vm-bins
 	@vm/check.sh --run "$(S)" --flavour "$(or $(FLAVOUR),debug)"
 
 export-patches:
-	@test -d $(LINUX)/.git || { echo "no build/linux"; exit 1; }
-	@tmp=$$(mktemp -d) && \
-	git -C $(LINUX) format-patch -q --no-signature --zero-commit -o $$tmp baseline..HEAD && \
-	rm -f kernel/patches/*.patch && \
-	( cd $$tmp && ls *.patch 2>/dev/null ) > kernel/patches/series.new || true; \
-	if ls $$tmp/*.patch >/dev/null 2>&1; then mv $$tmp/*.patch kernel/patches/; fi; \
-	mv kernel/patches/series.new kernel/patches/series; rmdir $$tmp; \
-	n=$$(grep -c . kernel/patches/series || true); \
-	echo "export-patches: $$n patch(es) in kernel/patches"; \
-	if [ -f $(LINUX)/.hugelive-stamp ]; then \
-	  v=$$(cut -d' ' -f1 $(LINUX)/.hugelive-stamp); \
-	  h=$$( (cat kernel/patches/series; for p in $$(grep -v '^\s*#' kernel/patches/series | grep -v '^\s*$$'); do cat kernel/patches/$$p; done) | sha256sum | cut -c1-16); \
-	  echo "$$v $$h" > $(LINUX)/.hugelive-stamp; \
-	fi
+	@scripts/export-patches.sh
 
 clean:
 	rm -rf $(VMBUILD) build/logs

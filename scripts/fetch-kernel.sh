@@ -48,8 +48,13 @@ if [ ! -f "$TARBALL" ]; then
 	exit 1
 fi
 
+# The stamp is "VERSION SERIES-HASH [HEAD]": HEAD is the commit the series
+# left (or "make export-patches" recorded), so a tree still at that commit
+# holds nothing unexported and may be reset to another series.
 stamp_want="$ver $(series_hash)"
-if [ -d "$LINUX/.git" ] && [ "$(cat "$LINUX/.hugelive-stamp" 2>/dev/null)" = "$stamp_want" ]; then
+stamp_have=$(cat "$LINUX/.hugelive-stamp" 2>/dev/null || true)
+stamp_head=$(cut -s -d' ' -f3 <<<"$stamp_have")
+if [ -d "$LINUX/.git" ] && [ "$(cut -d' ' -f1,2 <<<"$stamp_have")" = "$stamp_want" ]; then
 	# Stamp matches; make sure nobody committed on top without exporting.
 	n_tree=$(git -C "$LINUX" rev-list --count baseline..HEAD)
 	n_series=$(series_files | wc -l)
@@ -61,7 +66,7 @@ fi
 if [ -d "$LINUX/.git" ]; then
 	n_tree=$(git -C "$LINUX" rev-list --count baseline..HEAD 2>/dev/null || echo 0)
 	# Refuse to throw away commits that were never exported.
-	if [ "$n_tree" -gt 0 ]; then
+	if [ "$n_tree" -gt 0 ] && [ "$(git -C "$LINUX" rev-parse HEAD)" != "$stamp_head" ]; then
 		tmp=$(mktemp -d)
 		git -C "$LINUX" format-patch -q --no-signature --zero-commit -o "$tmp" baseline..HEAD
 		if ! diff -q <(cat "$tmp"/*.patch | grep -v '^From ' | sha256sum) \
@@ -96,5 +101,5 @@ for p in $(series_files); do
 		exit 1
 	fi
 done
-echo "$stamp_want" > "$LINUX/.hugelive-stamp"
+echo "$stamp_want $(git -C "$LINUX" rev-parse HEAD)" > "$LINUX/.hugelive-stamp"
 echo "fetch-kernel: build/linux at baseline + $(series_files | wc -l) patches"
