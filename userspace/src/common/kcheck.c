@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+#include "kcheck.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/liveupdate.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
+
+static int scan_config(FILE *f, const char *sym)
+{
+	char line[512], want[160], unset[180];
+	int res = 'n';
+
+	snprintf(want, sizeof(want), "CONFIG_%s=", sym);
+	snprintf(unset, sizeof(unset), "# CONFIG_%s is not set", sym);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, want, strlen(want))) {
+			char v = line[strlen(want)];
+
+			res = (v == 'y' || v == 'm') ? v : 'y';
+			break;
+		}
+		if (!strncmp(line, unset, strlen(unset))) {
+			res = 'n';
+			break;
+		}
+	}
+	return res;
+}
+
+int hl_kconfig(const char *sym)
+{
+	struct utsname u;
+	char path[300];
+	FILE *f;
+	int res;
+
+	if (access("/proc/config.gz", R_OK) == 0) {
+		f = popen("gzip -dc /proc/config.gz 2>/dev/null || zcat /proc/config.gz 2>/dev/null", "r");
+		if (f) {
+			res = scan_config(f, sym);
+			if (pclose(f) == 0)
+				return res;
+		}
+	}
+	if (uname(&u) == 0) {
+		snprintf(path, sizeof(path), "/boot/config-%s", u.release);
+		f = fopen(path, "re");
+		if (f) {
+			res = scan_config(f, sym);
+			fclose(f);
+			return res;
+		}
+	}
+	return 0;
+}
+
+char *hl_cmdline_param(const char *cmdline, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *p = cmdline;
+	char *val = NULL;
+
+	if (!cmdline)
+		return NULL;
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (!*p)
+			break;
+		const char *e = p;
+
+		while (*e && *e != ' ' && *e != '\t' && *e != '\n')
+			e++;
+		if ((size_t)(e - p) >= kl && !strncmp(p, key, kl) &&
+		    (p + kl == e || p[kl] == '=')) {
+			free(val);
+			val = p + kl == e ? strdup("") : strndup(p + kl + 1, (size_t)(e - p - kl - 1));
+		}
+		p = e;
+	}
+	return val;
+}
+
+bool hl_param_on(const char *cmdline, const char *key)
+{
+	char *v = hl_cmdline_param(cmdline, key);
+	bool on = v && (!strcmp(v, "on") || !strcmp(v, "1") || !strcmp(v, "y") ||
+			!strcmp(v, "yes") || !strcmp(v, "true"));
+
+	free(v);
+	return on;
+}
+
+static int probe_dev(int dev_fd)
+{
+	struct liveupdate_ioctl_create_session cs = { .size = sizeof(cs) };
+	struct liveupdate_session_preserve_fd pf = { .size = sizeof(pf) };
+	int mfd, rc;
+
+	mfd = memfd_create("hugelive-probe", MFD_HUGETLB | MFD_CLOEXEC);
+	if (mfd < 0)
+		return 0; /* no hugetlb at all */
+	snprintf((char *)cs.name, sizeof(cs.name), "hugelived-probe-%d", (int)getpid());
+	if (ioctl(dev_fd, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs) < 0) {
+		close(mfd);
+		return -1;
+	}
+	pf.fd = mfd;
+	pf.token = 0;
+	rc = ioctl(cs.fd, LIVEUPDATE_SESSION_PRESERVE_FD, &pf);
+	rc = rc == 0 ? 1 : (errno == ENOENT || errno == EOPNOTSUPP) ? 0 : 1;
+	close(cs.fd); /* closing the outgoing session unpreserves the probe */
+	close(mfd);
+	return rc;
+}
+
+int hl_hugetlb_support(int dev_fd, const char **how)
+{
+	const char *env = getenv("HUGELIVE_HUGETLB_SUPPORT");
+	int c;
+
+	if (env && *env) {
+		*how = "HUGELIVE_HUGETLB_SUPPORT";
+		return atoi(env) ? 1 : 0;
+	}
+	if (dev_fd >= 0) {
+		int r = probe_dev(dev_fd);
+
+		if (r >= 0) {
+			*how = r ? "probe: an MFD_HUGETLB memfd was accepted"
+				 : "probe: no LUO handler accepts MFD_HUGETLB memfds (ENOENT)";
+			return r;
+		}
+	}
+	c = hl_kconfig("LIVEUPDATE_HUGETLB");
+	if (c) {
+		*how = c == 'n' ? "kernel config: CONFIG_LIVEUPDATE_HUGETLB not set"
+				: "kernel config: CONFIG_LIVEUPDATE_HUGETLB enabled";
+		return c == 'n' ? 0 : 1;
+	}
+	*how = "unknown: no kernel config and no device to probe";
+	return -1;
+}

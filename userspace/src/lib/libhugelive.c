@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: MIT */
+#include "hugelive.h"
+#include "../common/proto.h"
+#include "../common/util.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct qev {
+	struct qev *next;
+	struct json_object *o;
+};
+
+struct hl_client {
+	int fd;
+	int64_t next_id;
+	char err[512];
+	struct qev *qh, *qt;
+	void (*cb)(const char *, void *);
+	void *cb_arg;
+};
+
+int hl_connect(const char *path, hl_client **out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	hl_client *c;
+	int rc;
+
+	if (!path || !*path)
+		path = getenv("HUGELIVE_SOCKET");
+	if (!path || !*path)
+		path = HUGELIVE_DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->next_id = 1;
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		rc = -errno;
+		free(c);
+		return rc;
+	}
+	strcpy(sa.sun_path, path);
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(c->fd);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void hl_disconnect(hl_client *c)
+{
+	if (!c)
+		return;
+	while (c->qh) {
+		struct qev *q = c->qh;
+
+		c->qh = q->next;
+		json_object_put(q->o);
+		free(q);
+	}
+	close(c->fd);
+	free(c);
+}
+
+int hl_get_fd(hl_client *c)
+{
+	return c->fd;
+}
+
+const char *hl_last_error(hl_client *c)
+{
+	return c ? c->err : "";
+}
+
+void hl_set_event_callback(hl_client *c, void (*cb)(const char *, void *), void *arg)
+{
+	c->cb = cb;
+	c->cb_arg = arg;
+}
+
+static void queue_event(hl_client *c, struct json_object *o)
+{
+	struct qev *q;
+
+	if (c->cb) {
+		c->cb(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), c->cb_arg);
+		json_object_put(o);
+		return;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		json_object_put(o);
+		return;
+	}
+	q->o = o;
+	if (c->qt)
+		c->qt->next = q;
+	else
+		c->qh = q;
+	c->qt = q;
+}
+
+/* Receive one packet as JSON; timeout_ms < 0 blocks. */
+static int recv_json(hl_client *c, int timeout_ms, struct json_object **out, int *fd_out)
+{
+	static __thread char buf[HL_MAX_MSG + 1];
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	int fd = -1, r;
+	bool trunc;
+	ssize_t n;
+
+	*out = NULL;
+	if (fd_out)
+		*fd_out = -1;
+	do {
+		r = poll(&p, 1, timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -ETIMEDOUT;
+	n = hl_recv_packet(c->fd, buf, sizeof(buf) - 1, &fd, NULL, &trunc, false);
+	if (n < 0)
+		return (int)n;
+	if (n == 0) {
+		snprintf(c->err, sizeof(c->err), "agent closed the connection");
+		return -ECONNRESET;
+	}
+	*out = hl_json_parse(buf, (size_t)n);
+	if (!*out || !json_object_is_type(*out, json_type_object)) {
+		json_object_put(*out);
+		*out = NULL;
+		if (fd >= 0)
+			close(fd);
+		snprintf(c->err, sizeof(c->err), "malformed packet from agent");
+		return -EPROTO;
+	}
+	if (fd_out)
+		*fd_out = fd;
+	else if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+static int call(hl_client *c, struct json_object *req, int fd_in, struct json_object **reply, int *fd_out)
+{
+	int64_t id = c->next_id++;
+	size_t len;
+	char *s;
+	ssize_t n;
+
+	if (fd_out)
+		*fd_out = -1;
+	*reply = NULL;
+	c->err[0] = '\0';
+	json_object_object_add(req, "v", json_object_new_int(HL_PROTO_VERSION));
+	json_object_object_add(req, "id", json_object_new_int64(id));
+	s = hl_json_dump(req, &len);
+	json_object_put(req);
+	if (!s)
+		return -ENOMEM;
+	if (len > HL_MAX_MSG) {
+		free(s);
+		return -EMSGSIZE;
+	}
+	n = hl_send_packet(c->fd, s, len, fd_in, false);
+	free(s);
+	if (n < 0) {
+		snprintf(c->err, sizeof(c->err), "send to agent failed: %s", strerror((int)-n));
+		return (int)n;
+	}
+	for (;;) {
+		struct json_object *o;
+		int fd = -1;
+		int rc = recv_json(c, -1, &o, &fd);
+
+		if (rc < 0)
+			return rc;
+		if (hl_jstr(o, "event")) {
+			if (fd >= 0)
+				close(fd);
+			queue_event(c, o);
+			continue;
+		}
+		if (hl_jint(o, "id", -2) != id && hl_jint(o, "id", -2) != -2) {
+			if (fd >= 0)
+				close(fd);
+			json_object_put(o);
+			continue; /* stale reply */
+		}
+		if (!hl_jbool(o, "ok", false)) {
+			struct json_object *e;
+			int code = EPROTO;
+
+			if (json_object_object_get_ex(o, "error", &e)) {
+				const char *m = hl_jstr(e, "message");
+
+				code = (int)hl_jint(e, "code", EPROTO);
+				snprintf(c->err, sizeof(c->err), "%s", m ? m : "");
+			}
+			if (fd >= 0)
+				close(fd);
+			*reply = o;
+			return code > 0 ? -code : -EPROTO;
+		}
+		*reply = o;
+		if (fd_out)
+			*fd_out = fd;
+		else if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+}
+
+static struct json_object *req_new(const char *op, const char *session)
+{
+	struct json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "op", json_object_new_string(op));
+	if (session)
+		json_object_object_add(r, "session", json_object_new_string(session));
+	return r;
+}
+
+static int simple(hl_client *c, struct json_object *req, int fd_in)
+{
+	struct json_object *rep;
+	int rc = call(c, req, fd_in, &rep, NULL);
+
+	json_object_put(rep);
+	return rc;
+}
+
+int hl_create_session(hl_client *c, const char *session)
+{
+	return simple(c, req_new("create", session), -1);
+}
+
+int hl_destroy_session(hl_client *c, const char *session)
+{
+	return simple(c, req_new("destroy", session), -1);
+}
+
+int hl_finish_session(hl_client *c, const char *session)
+{
+	return simple(c, req_new("finish", session), -1);
+}
+
+int hl_preserve_fd(hl_client *c, const char *session, uint64_t token, int fd, const char *label)
+{
+	struct json_object *r = req_new("preserve", session);
+
+	if (token > (uint64_t)INT64_MAX) {
+		json_object_put(r);
+		return -EINVAL;
+	}
+	json_object_object_add(r, "token", json_object_new_int64((int64_t)token));
+	if (label)
+		json_object_object_add(r, "label", json_object_new_string(label));
+	return simple(c, r, fd);
+}
+
+int hl_retrieve_fd(hl_client *c, const char *session, uint64_t token, int *fd_out)
+{
+	struct json_object *r = req_new("retrieve", session), *rep;
+	int rc, fd = -1;
+
+	if (token > (uint64_t)INT64_MAX) {
+		json_object_put(r);
+		return -EINVAL;
+	}
+	json_object_object_add(r, "token", json_object_new_int64((int64_t)token));
+	rc = call(c, r, -1, &rep, &fd);
+	json_object_put(rep);
+	if (rc == 0 && fd < 0) {
+		snprintf(c->err, sizeof(c->err), "agent replied without an fd");
+		rc = -EPROTO;
+	}
+	if (rc == 0)
+		*fd_out = fd;
+	return rc;
+}
+
+int hl_list_sessions(hl_client *c, struct hl_session_info **out, size_t *n)
+{
+	struct json_object *rep, *arr;
+	struct hl_session_info *v;
+	size_t cnt;
+	int rc = call(c, req_new("list", NULL), -1, &rep, NULL);
+
+	*out = NULL;
+	*n = 0;
+	if (rc < 0) {
+		json_object_put(rep);
+		return rc;
+	}
+	if (!json_object_object_get_ex(rep, "sessions", &arr) || !json_object_is_type(arr, json_type_array)) {
+		json_object_put(rep);
+		return -EPROTO;
+	}
+	cnt = json_object_array_length(arr);
+	v = calloc(cnt ? cnt : 1, sizeof(*v));
+	if (!v) {
+		json_object_put(rep);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		struct json_object *s = json_object_array_get_idx(arr, i), *fds;
+		const char *st = hl_jstr(s, "state");
+
+		snprintf(v[i].name, sizeof(v[i].name), "%s", hl_jstr(s, "name") ? hl_jstr(s, "name") : "");
+		v[i].uid = (uint32_t)hl_jint(s, "uid", 0);
+		v[i].incoming = st && !strcmp(st, "incoming");
+		v[i].created = hl_jint(s, "created", 0);
+		if (json_object_object_get_ex(s, "fds", &fds) && json_object_is_type(fds, json_type_array)) {
+			size_t k = json_object_array_length(fds);
+
+			v[i].fds = calloc(k ? k : 1, sizeof(*v[i].fds));
+			for (size_t j = 0; v[i].fds && j < k; j++) {
+				struct json_object *f = json_object_array_get_idx(fds, j);
+				const char *l = hl_jstr(f, "label");
+
+				v[i].fds[j].token = (uint64_t)hl_jint(f, "token", 0);
+				snprintf(v[i].fds[j].label, sizeof(v[i].fds[j].label), "%s", l ? l : "");
+				v[i].fds[j].hugetlb = hl_jbool(f, "hugetlb", false);
+				v[i].fds[j].retrieved = hl_jbool(f, "retrieved", false);
+				v[i].nfds++;
+			}
+		}
+	}
+	json_object_put(rep);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+void hl_free_sessions(struct hl_session_info *s, size_t n)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(s[i].fds);
+	free(s);
+}
+
+int hl_subscribe(hl_client *c)
+{
+	return simple(c, req_new("subscribe", NULL), -1);
+}
+
+static int ack(hl_client *c, const char *op, uint64_t update_id, const char *reason)
+{
+	struct json_object *r = req_new(op, NULL);
+
+	json_object_object_add(r, "update", json_object_new_int64((int64_t)update_id));
+	if (reason)
+		json_object_object_add(r, "reason", json_object_new_string(reason));
+	return simple(c, r, -1);
+}
+
+int hl_ready(hl_client *c, uint64_t update_id)
+{
+	return ack(c, "ready", update_id, NULL);
+}
+
+int hl_refuse(hl_client *c, uint64_t update_id, const char *reason)
+{
+	return ack(c, "refuse", update_id, reason);
+}
+
+static void fill_event(struct json_object *o, struct hl_event *ev)
+{
+	const char *e = hl_jstr(o, "event");
+	const char *t;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->type = !strcmp(e, "prepare") ? HL_EVENT_PREPARE : !strcmp(e, "resume") ? HL_EVENT_RESUME :
+		   !strcmp(e, "progress") ? HL_EVENT_PROGRESS : HL_EVENT_OTHER;
+	ev->update_id = (uint64_t)hl_jint(o, "update", 0);
+	ev->timeout_ms = hl_jint(o, "timeout_ms", 0);
+	if ((t = hl_jstr(o, "stage")))
+		snprintf(ev->stage, sizeof(ev->stage), "%s", t);
+	t = hl_jstr(o, "reason");
+	if (!t)
+		t = hl_jstr(o, "message");
+	if (!t)
+		t = hl_jstr(o, "kernel");
+	if (t)
+		snprintf(ev->text, sizeof(ev->text), "%s", t);
+}
+
+int hl_wait_event(hl_client *c, int timeout_ms, struct hl_event *ev)
+{
+	int64_t deadline = timeout_ms >= 0 ? hl_now_ms() + timeout_ms : -1;
+
+	for (;;) {
+		struct json_object *o;
+		int rc, left;
+
+		if (c->qh) {
+			struct qev *q = c->qh;
+
+			c->qh = q->next;
+			if (!c->qh)
+				c->qt = NULL;
+			fill_event(q->o, ev);
+			json_object_put(q->o);
+			free(q);
+			return 0;
+		}
+		left = deadline < 0 ? -1 : (int)(deadline - hl_now_ms());
+		if (deadline >= 0 && left < 0)
+			left = 0;
+		rc = recv_json(c, left, &o, NULL);
+		if (rc < 0)
+			return rc;
+		if (hl_jstr(o, "event")) {
+			fill_event(o, ev);
+			json_object_put(o);
+			return 0;
+		}
+		json_object_put(o); /* stray reply */
+	}
+}
+
+int hl_call_json(hl_client *c, const char *request, int fd_in, char **reply, int *fd_out)
+{
+	struct json_object *req = hl_json_parse(request, strlen(request)), *rep = NULL;
+	int rc;
+
+	if (reply)
+		*reply = NULL;
+	if (!req || !json_object_is_type(req, json_type_object)) {
+		json_object_put(req);
+		return -EINVAL;
+	}
+	rc = call(c, req, fd_in, &rep, fd_out);
+	if (reply && rep)
+		*reply = hl_json_dump(rep, NULL);
+	json_object_put(rep);
+	return rc;
+}
