@@ -110,6 +110,7 @@ struct agent {
 	char keeper_path[108];
 	int keeper_fd;
 
+	int hugetlb_support;		/* 1/0/-1, probed at start */
 	int verbose;
 	volatile int quit;
 	int exit_code;

@@ -558,6 +558,7 @@ int main(int argc, char **argv)
 	}
 	if (state_init(a) < 0)
 		goto fail;
+	a->hugetlb_support = a->be.hugetlb_supported(&a->be, a->dev);
 	if (setup_listen(a, inherited_listen) < 0)
 		goto fail;
 

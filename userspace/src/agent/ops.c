@@ -454,6 +454,8 @@ static void op_status(struct agent *a, struct client *c, struct hl_req *r)
 			       json_object_new_string(a->unclaimed == UNCLAIMED_KEEP ? "keep" : "finish"));
 	if (a->report)
 		json_object_object_add(o, "report", json_object_get(a->report));
+	json_object_object_add(o, "hugetlb_support", a->hugetlb_support < 0 ? NULL :
+			       json_object_new_boolean(a->hugetlb_support == 1));
 	json_object_object_add(o, "state_seq", json_object_new_int64((int64_t)a->state_seq));
 	client_send(a, c, o, -1);
 }

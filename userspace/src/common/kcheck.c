@@ -49,7 +49,11 @@ int hl_kconfig(const char *sym)
 	if (access("/proc/config.gz", R_OK) == 0) {
 		f = popen("gzip -dc /proc/config.gz 2>/dev/null || zcat /proc/config.gz 2>/dev/null", "r");
 		if (f) {
+			char drain[4096];
+
 			res = scan_config(f, sym);
+			while (fread(drain, 1, sizeof(drain), f) > 0)
+				; /* let gzip finish so that its exit status means something */
 			if (pclose(f) == 0)
 				return res;
 		}

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `hugelivectl check`: is this machine ready for a live update? Works with
+ * or without a running agent. Each check is pass / warn / fail / skip with
+ * a reason; any fail makes the exit status 1.
+ */
+#include "tool.h"
+#include "hugelive.h"
+#include "../common/kcheck.h"
+#include "../common/proto.h"
+#include "../common/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct checks {
+	struct json_object *arr;
+	int fails, warns;
+	bool json;
+};
+
+static void add(struct checks *c, const char *name, const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void add(struct checks *c, const char *name, const char *status, const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object();
+	char reason[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (!strcmp(status, "fail"))
+		c->fails++;
+	if (!strcmp(status, "warn"))
+		c->warns++;
+	json_object_object_add(o, "check", json_object_new_string(name));
+	json_object_object_add(o, "status", json_object_new_string(status));
+	json_object_object_add(o, "reason", json_object_new_string(reason));
+	json_object_array_add(c->arr, o);
+	if (!c->json)
+		printf("%-6s %-20s %s\n", !strcmp(status, "pass") ? "PASS" : !strcmp(status, "fail") ? "FAIL" :
+		       !strcmp(status, "warn") ? "WARN" : "SKIP", name, reason);
+}
+
+static long read_long(const char *path)
+{
+	char *s = hl_read_file(path, 64, NULL);
+	long v = s ? strtol(s, NULL, 10) : -1;
+
+	free(s);
+	return v;
+}
+
+static void check_pools(struct checks *c)
+{
+	DIR *d = opendir("/sys/kernel/mm/hugepages");
+	struct dirent *e;
+	char desc[900] = "";
+	size_t off = 0;
+	long total = 0;
+
+	if (!d) {
+		add(c, "hugetlb-pools", "fail", "/sys/kernel/mm/hugepages missing: kernel without HUGETLBFS");
+		return;
+	}
+	while ((e = readdir(d))) {
+		char p[512];
+		long nr, fr;
+
+		if (strncmp(e->d_name, "hugepages-", 10))
+			continue;
+		snprintf(p, sizeof(p), "/sys/kernel/mm/hugepages/%s/nr_hugepages", e->d_name);
+		nr = read_long(p);
+		snprintf(p, sizeof(p), "/sys/kernel/mm/hugepages/%s/free_hugepages", e->d_name);
+		fr = read_long(p);
+		if (off < sizeof(desc) - 80)
+			off += (size_t)snprintf(desc + off, sizeof(desc) - off, "%s%s: %ld total, %ld free",
+						off ? "; " : "", e->d_name + 10, nr, fr);
+		if (nr > 0)
+			total += nr;
+	}
+	closedir(d);
+	{
+		char *mi = hl_read_file("/proc/meminfo", 1 << 16, NULL);
+		char *p = mi ? strstr(mi, "Hugepagesize:") : NULL;
+
+		if (p && off < sizeof(desc) - 60) {
+			long kb = strtol(p + 13, NULL, 10);
+
+			off += (size_t)snprintf(desc + off, sizeof(desc) - off, "; default size %ld kB", kb);
+		}
+		free(mi);
+	}
+	if (total > 0)
+		add(c, "hugetlb-pools", "pass", "%s", desc);
+	else
+		add(c, "hugetlb-pools", "warn", "no huge pages reserved (%s); set hugepages= or nr_hugepages",
+		    off ? desc : "no pools");
+}
+
+int hl_check_run(bool json, const char *sock, bool require_hugetlb)
+{
+	struct checks c = { .arr = json_object_new_array(), .json = json };
+	char *cl = hl_read_file("/proc/cmdline", 8192, NULL);
+	const char *dev = getenv("HUGELIVE_DEVICE");
+	struct json_object *agent_status = NULL;
+	hl_client *hc = NULL;
+	int devfd = -1, hs = -1;
+	const char *how = "";
+
+	if (!dev || !*dev)
+		dev = "/dev/liveupdate";
+	if (cl) {
+		size_t l = strlen(cl);
+
+		while (l && (cl[l - 1] == '\n' || cl[l - 1] == ' '))
+			cl[--l] = '\0';
+	}
+
+	/* Command line */
+	if (!cl)
+		add(&c, "cmdline", "fail", "cannot read /proc/cmdline");
+	else {
+		char *k = hl_cmdline_param(cl, "kho"), *lu = hl_cmdline_param(cl, "liveupdate");
+
+		if (hl_param_on(cl, "kho"))
+			add(&c, "cmdline-kho", "pass", "kho=%s on the kernel command line", k);
+		else if (!k && access("/sys/kernel/debug/kho", F_OK) == 0)
+			add(&c, "cmdline-kho", "warn", "kho= not on the command line, but KHO is enabled by default "
+			    "(/sys/kernel/debug/kho exists); the update keeps kho=on explicitly");
+		else
+			add(&c, "cmdline-kho", "fail", k ? "kho=%s: KHO is disabled; boot with kho=on"
+						       : "%sno kho=on on the kernel command line; boot with kho=on", k ? k : "");
+		if (hl_param_on(cl, "liveupdate"))
+			add(&c, "cmdline-liveupdate", "pass", "liveupdate=%s on the kernel command line", lu);
+		else
+			add(&c, "cmdline-liveupdate", "fail", lu ? "liveupdate=%s: LUO is disabled; boot with liveupdate=on"
+				: "%skernel booted without liveupdate=on; LUO is off", lu ? lu : "");
+		free(k);
+		free(lu);
+	}
+
+	/* Kernel config, when readable */
+	{
+		static const char *const syms[] = { "KEXEC_FILE", "KEXEC_HANDOVER", "LIVEUPDATE", "LIVEUPDATE_MEMFD" };
+		char missing[256] = "";
+		size_t off = 0;
+		bool readable = hl_kconfig("KEXEC_FILE") != 0;
+
+		if (!readable) {
+			add(&c, "kernel-config", "skip", "no /proc/config.gz or /boot/config-$(uname -r); judged by the other checks");
+		} else {
+			for (size_t i = 0; i < HL_ARRAY_SIZE(syms); i++)
+				if (hl_kconfig(syms[i]) == 'n')
+					off += (size_t)snprintf(missing + off, sizeof(missing) - off, " CONFIG_%s", syms[i]);
+			if (off)
+				add(&c, "kernel-config", "fail", "not enabled:%s", missing);
+			else
+				add(&c, "kernel-config", "pass", "KEXEC_FILE, KEXEC_HANDOVER, LIVEUPDATE, LIVEUPDATE_MEMFD enabled");
+		}
+	}
+
+	/* Device and agent */
+	if (hl_connect(sock, &hc) == 0) {
+		char *rep = NULL;
+
+		if (hl_call_json(hc, "{\"op\":\"status\"}", -1, &rep, NULL) == 0 && rep)
+			agent_status = hl_json_parse(rep, strlen(rep));
+		free(rep);
+	}
+	if (access(dev, F_OK) != 0) {
+		add(&c, "luo-device", "fail", "%s does not exist: kernel without CONFIG_LIVEUPDATE or booted without liveupdate=on", dev);
+	} else {
+		devfd = open(dev, O_RDWR | O_CLOEXEC);
+		if (devfd >= 0)
+			add(&c, "luo-device", "pass", "%s present and free (no agent holds it)", dev);
+		else if (errno == EBUSY && agent_status)
+			add(&c, "luo-device", "pass", "%s present, owned by hugelived (pid %lld)", dev,
+			    (long long)hl_jint(agent_status, "pid", 0));
+		else if (errno == EBUSY)
+			add(&c, "luo-device", "warn", "%s is busy but no agent answers: another process owns it (a stale keeper?)", dev);
+		else
+			add(&c, "luo-device", "fail", "cannot open %s: %s", dev, strerror(errno));
+	}
+	if (agent_status)
+		add(&c, "agent", "pass", "hugelived %s running, boot %s, %lld outgoing / %lld incoming session(s)",
+		    hl_jstr(agent_status, "agent") ? hl_jstr(agent_status, "agent") : "?",
+		    hl_jstr(agent_status, "boot") ? hl_jstr(agent_status, "boot") : "?",
+		    (long long)hl_jint(agent_status, "outgoing_sessions", 0),
+		    (long long)hl_jint(agent_status, "incoming_sessions", 0));
+	else
+		add(&c, "agent", "warn", "hugelived not reachable at %s; `update` needs it",
+		    sock ? sock : getenv("HUGELIVE_SOCKET") ? getenv("HUGELIVE_SOCKET") : HUGELIVE_DEFAULT_SOCKET);
+
+	/* kexec */
+	{
+		long dis = read_long("/proc/sys/kernel/kexec_load_disabled");
+
+		if (dis > 0)
+			add(&c, "kexec", "fail", "kernel.kexec_load_disabled=1: kexec is locked until reboot");
+		else if (access("/sys/kernel/kexec_loaded", F_OK) != 0)
+			add(&c, "kexec", "fail", "/sys/kernel/kexec_loaded missing: kernel without kexec");
+		else if (geteuid() != 0)
+			add(&c, "kexec", "warn", "kexec support present; loading needs root (CAP_SYS_BOOT)");
+		else
+			add(&c, "kexec", "pass", "kexec_file_load available");
+	}
+
+	/* hugetlb */
+	check_pools(&c);
+	if (agent_status && json_object_object_get_ex(agent_status, "hugetlb_support", NULL) &&
+	    hl_jbool(agent_status, "hugetlb_support", false)) {
+		hs = 1;
+		how = "reported by the agent";
+	} else if (agent_status && hl_jbool(agent_status, "hugetlb_support", true) == false) {
+		hs = 0;
+		how = "reported by the agent: no LUO handler accepts hugetlb files";
+	} else {
+		hs = hl_hugetlb_support(devfd, &how);
+	}
+	if (hs == 1)
+		add(&c, "hugetlb-handler", "pass", "kernel can preserve hugetlb files (%s)", how);
+	else if (hs == 0)
+		add(&c, "hugetlb-handler", require_hugetlb ? "fail" : "warn",
+		    "kernel cannot preserve hugetlb files (%s); only memfd (shmem) sessions survive an update", how);
+	else
+		add(&c, "hugetlb-handler", require_hugetlb ? "fail" : "warn", "%s", how);
+	if (devfd >= 0)
+		close(devfd);
+
+	if (json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "ready", json_object_new_boolean(c.fails == 0));
+		json_object_object_add(o, "failures", json_object_new_int(c.fails));
+		json_object_object_add(o, "warnings", json_object_new_int(c.warns));
+		json_object_object_add(o, "checks", c.arr);
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else {
+		printf("%s: %d failure(s), %d warning(s)\n", c.fails ? "NOT READY" : "READY", c.fails, c.warns);
+		json_object_put(c.arr);
+	}
+	json_object_put(agent_status);
+	hl_disconnect(hc);
+	free(cl);
+	return c.fails ? EXIT_FAIL : EXIT_OK;
+}

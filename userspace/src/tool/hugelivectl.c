@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hugelivectl: operator and shell-client tool for hugelived.
+ * See hugelivectl(8) (man/hugelivectl.8.md).
+ */
+#include "tool.h"
+#include "hugelive.h"
+#include "../common/kcheck.h"
+#include "../common/proto.h"
+#include "../common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *g_sock;
+static bool g_json;
+static bool g_quiet;
+static int g_wait_s;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: hugelivectl [--socket PATH] [--json] [--quiet] [--wait SEC] COMMAND [options]\n"
+"\n"
+"operator commands:\n"
+"  check [--require-hugetlb]            is this machine ready for a live update?\n"
+"  status                               agent state, last update, unclaimed sessions\n"
+"  sessions [--all] [--uid UID]         list sessions (root: --all shows every uid)\n"
+"  update --kernel IMAGE [--initrd FILE] (--append ARGS | --reuse-cmdline [--append ARGS])\n"
+"         [--timeout SEC] [--dry-run]    orchestrated live update (root)\n"
+"  finish (--session NAME | --all) [--uid UID]   finish sessions from the previous kernel\n"
+"\n"
+"client commands (act on the caller's own sessions; root may add --uid UID):\n"
+"  create --session NAME\n"
+"  preserve --session NAME --token N (--fd FD | --file PATH) [--label TEXT] [--create]\n"
+"  retrieve --session NAME --token N [--fd FD] [--finish] -- CMD [ARGS...]\n"
+"                                       exec CMD with the retrieved file on FD (default 3)\n"
+"  destroy --session NAME               drop a session (unpreserves its files)\n"
+"  subscribe [--refuse REASON] [--on-prepare CMD] [--count N]\n"
+"                                       answer update barriers from a shell\n"
+"\n"
+"exit codes: 0 ok, 1 failed / not ready, 2 usage, 3 agent not reachable,\n"
+"            4 update cancelled by a client or timeout, 5 update preflight failed\n");
+}
+
+static int connect_agent(hl_client **c)
+{
+	int64_t deadline = hl_now_ms() + (int64_t)g_wait_s * 1000;
+	int rc;
+
+	for (;;) {
+		rc = hl_connect(g_sock, c);
+		if (rc == 0)
+			return 0;
+		if (hl_now_ms() >= deadline)
+			break;
+		usleep(100000);
+	}
+	fprintf(stderr, "hugelivectl: cannot reach the agent at %s: %s\n",
+		g_sock ? g_sock : getenv("HUGELIVE_SOCKET") ? getenv("HUGELIVE_SOCKET") : HUGELIVE_DEFAULT_SOCKET,
+		strerror(-rc));
+	return -1;
+}
+
+/* Run one request; prints errors. Returns 0 or exit code. */
+static int call(hl_client *c, struct json_object *req, int fd_in, struct json_object **reply, int *fd_out)
+{
+	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	char *rep = NULL;
+	int rc = hl_call_json(c, s, fd_in, &rep, fd_out);
+
+	json_object_put(req);
+	if (reply)
+		*reply = rep ? hl_json_parse(rep, strlen(rep)) : NULL;
+	free(rep);
+	if (rc < 0) {
+		if (rc == -ECONNRESET || rc == -EPIPE) {
+			fprintf(stderr, "hugelivectl: connection to the agent lost\n");
+			return EXIT_NOAGENT;
+		}
+		fprintf(stderr, "hugelivectl: %s (%s)\n", hl_last_error(c)[0] ? hl_last_error(c) : strerror(-rc),
+			hl_errno_name(-rc));
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+static struct json_object *req(const char *op)
+{
+	struct json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "op", json_object_new_string(op));
+	return r;
+}
+
+static void print_json(struct json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return false;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || v > (unsigned long long)INT64_MAX)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static int cmd_status(int argc, char **argv)
+{
+	struct json_object *rep, *u, *lu, *rp;
+	hl_client *c;
+	int rc;
+
+	(void)argv;
+	if (argc > 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (connect_agent(&c) < 0)
+		return EXIT_NOAGENT;
+	rc = call(c, req("status"), -1, &rep, NULL);
+	hl_disconnect(c);
+	if (rc) {
+		json_object_put(rep);
+		return rc;
+	}
+	if (g_json) {
+		print_json(rep);
+		json_object_put(rep);
+		return 0;
+	}
+	printf("agent:      hugelived %s (pid %lld, protocol %lld), backend %s (%s)\n", hl_jstr(rep, "agent"),
+	       (long long)hl_jint(rep, "pid", 0), (long long)hl_jint(rep, "protocol", 0), hl_jstr(rep, "backend"),
+	       hl_jstr(rep, "device"));
+	printf("boot:       %s, up %llds, fd store: %s\n", hl_jstr(rep, "boot"), (long long)hl_jint(rep, "uptime_s", 0),
+	       hl_jstr(rep, "fd_store"));
+	printf("sessions:   %lld outgoing, %lld incoming (yours: %lld)\n", (long long)hl_jint(rep, "outgoing_sessions", 0),
+	       (long long)hl_jint(rep, "incoming_sessions", 0), (long long)hl_jint(rep, "your_sessions", 0));
+	printf("clients:    %lld connected, %lld subscribed to updates\n", (long long)hl_jint(rep, "clients", 0),
+	       (long long)hl_jint(rep, "subscribers", 0));
+	if (json_object_object_get_ex(rep, "update", &u))
+		printf("update:     %s%s\n", hl_jstr(u, "state"),
+		       hl_jstr(u, "kernel") ? " (waiting for clients)" : "");
+	if (json_object_object_get_ex(rep, "last_update", &lu) && lu)
+		printf("last:       update %lld %s: %s\n", (long long)hl_jint(lu, "id", 0), hl_jstr(lu, "result"),
+		       hl_jstr(lu, "message"));
+	if (hl_jint(rep, "claim_remaining_s", -1) >= 0)
+		printf("claim:      %llds left for clients to reclaim sessions (then: %s)\n",
+		       (long long)hl_jint(rep, "claim_remaining_s", 0), hl_jstr(rep, "unclaimed_policy"));
+	{
+		struct json_object *h;
+
+		if (json_object_object_get_ex(rep, "hugetlb_support", &h) && h)
+			printf("hugetlb:    %s\n", json_object_get_boolean(h) ? "kernel can preserve hugetlb files"
+										: "no hugetlb preservation in this kernel");
+	}
+	if (json_object_object_get_ex(rep, "report", &rp) && rp && json_object_array_length(rp)) {
+		printf("report:\n");
+		for (size_t i = 0; i < json_object_array_length(rp); i++) {
+			struct json_object *e = json_object_array_get_idx(rp, i);
+			const char *act = hl_jstr(e, "action");
+
+			printf("  %s: %s%s%s\n", hl_jstr(e, "kname"), hl_jstr(e, "problem"), act ? ", " : "", act ? act : "");
+		}
+	}
+	json_object_put(rep);
+	return 0;
+}
+
+static int cmd_sessions(int argc, char **argv)
+{
+	static const struct option o[] = { { "all", no_argument, NULL, 'a' }, { "uid", required_argument, NULL, 'u' }, { 0 } };
+	struct json_object *r = req("list"), *rep, *arr;
+	hl_client *c;
+	int opt, rc;
+	uint64_t uid;
+
+	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+		if (opt == 'a')
+			json_object_object_add(r, "all", json_object_new_boolean(1));
+		else if (opt == 'u' && parse_u64(optarg, &uid))
+			json_object_object_add(r, "uid", json_object_new_int64((int64_t)uid));
+		else {
+			json_object_put(r);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (connect_agent(&c) < 0) {
+		json_object_put(r);
+		return EXIT_NOAGENT;
+	}
+	rc = call(c, r, -1, &rep, NULL);
+	hl_disconnect(c);
+	if (rc) {
+		json_object_put(rep);
+		return rc;
+	}
+	if (g_json) {
+		print_json(rep);
+		json_object_put(rep);
+		return 0;
+	}
+	json_object_object_get_ex(rep, "sessions", &arr);
+	printf("%-6s %-24s %-9s %-20s %s\n", "UID", "SESSION", "STATE", "CREATED", "FDS (token:label)");
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		struct json_object *s = json_object_array_get_idx(arr, i), *fds;
+		time_t t = (time_t)hl_jint(s, "created", 0);
+		char tb[32];
+		struct tm tm;
+
+		strftime(tb, sizeof(tb), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+		printf("%-6lld %-24s %-9s %-20s", (long long)hl_jint(s, "uid", 0), hl_jstr(s, "name"), hl_jstr(s, "state"), tb);
+		if (json_object_object_get_ex(s, "fds", &fds))
+			for (size_t k = 0; k < json_object_array_length(fds); k++) {
+				struct json_object *f = json_object_array_get_idx(fds, k);
+				const char *l = hl_jstr(f, "label");
+
+				printf(" %lld%s%s%s%s", (long long)hl_jint(f, "token", 0), l && *l ? ":" : "", l ? l : "",
+				       hl_jbool(f, "hugetlb", false) ? "[hugetlb]" : "",
+				       hl_jbool(f, "retrieved", false) ? "[retrieved]" : "");
+			}
+		printf("\n");
+	}
+	if (!arr || !json_object_array_length(arr))
+		printf("(no sessions)\n");
+	json_object_put(rep);
+	return 0;
+}
+
+struct upd_ctx {
+	bool saw_kexec;
+};
+
+static void on_event(const char *ev, void *arg)
+{
+	struct upd_ctx *u = arg;
+	struct json_object *o = hl_json_parse(ev, strlen(ev));
+	const char *stage = hl_jstr(o, "stage");
+
+	if (stage && !strcmp(stage, "kexec"))
+		u->saw_kexec = true;
+	if (g_json)
+		printf("%s\n", ev);
+	else if (!g_quiet && stage) {
+		time_t t = time(NULL);
+		struct tm tm;
+		char tb[16];
+
+		strftime(tb, sizeof(tb), "%H:%M:%S", localtime_r(&t, &tm));
+		printf("[%s] %-9s %s\n", tb, stage, hl_jstr(o, "message") ? hl_jstr(o, "message") : "");
+	}
+	fflush(stdout);
+	json_object_put(o);
+}
+
+static int cmd_update(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
+		{ "append", required_argument, NULL, 'a' }, { "reuse-cmdline", no_argument, NULL, 'r' },
+		{ "timeout", required_argument, NULL, 't' }, { "dry-run", no_argument, NULL, 'n' }, { 0 }
+	};
+	const char *kernel = NULL, *initrd = NULL, *append = NULL;
+	char kpath[PATH_MAX], ipath[PATH_MAX], cmdline[HL_MAX_CMDLINE + 1] = "";
+	bool reuse = false, dry = false;
+	uint64_t timeout_s = 30;
+	struct upd_ctx u = { 0 };
+	struct json_object *r, *rep = NULL;
+	hl_client *c;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+		switch (opt) {
+		case 'k': kernel = optarg; break;
+		case 'i': initrd = optarg; break;
+		case 'a': append = optarg; break;
+		case 'r': reuse = true; break;
+		case 'n': dry = true; break;
+		case 't':
+			if (!parse_u64(optarg, &timeout_s) || timeout_s < 1 || timeout_s > 3600) {
+				fprintf(stderr, "hugelivectl: --timeout must be 1..3600 seconds\n");
+				return EXIT_USAGE;
+			}
+			break;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (!kernel || (!append && !reuse)) {
+		fprintf(stderr, "hugelivectl: update needs --kernel and --append or --reuse-cmdline\n");
+		return EXIT_USAGE;
+	}
+	if (!realpath(kernel, kpath)) {
+		fprintf(stderr, "hugelivectl: kernel %s: %s\n", kernel, strerror(errno));
+		return EXIT_PREFLIGHT;
+	}
+	if (initrd && !realpath(initrd, ipath)) {
+		fprintf(stderr, "hugelivectl: initrd %s: %s\n", initrd, strerror(errno));
+		return EXIT_PREFLIGHT;
+	}
+	if (reuse) {
+		char *cl = hl_read_file("/proc/cmdline", HL_MAX_CMDLINE, NULL);
+		size_t l;
+
+		if (!cl) {
+			fprintf(stderr, "hugelivectl: cannot read /proc/cmdline\n");
+			return EXIT_PREFLIGHT;
+		}
+		l = strlen(cl);
+		while (l && (cl[l - 1] == '\n' || cl[l - 1] == ' '))
+			cl[--l] = '\0';
+		snprintf(cmdline, sizeof(cmdline), "%s", cl);
+		free(cl);
+	}
+	if (append) {
+		size_t l = strlen(cmdline);
+
+		if (l + strlen(append) + 2 > sizeof(cmdline)) {
+			fprintf(stderr, "hugelivectl: command line too long\n");
+			return EXIT_USAGE;
+		}
+		snprintf(cmdline + l, sizeof(cmdline) - l, "%s%s", l ? " " : "", append);
+	}
+	if (!hl_param_on(cmdline, "kho") || !hl_param_on(cmdline, "liveupdate")) {
+		fprintf(stderr, "hugelivectl: preflight: the new command line must keep kho=on and liveupdate=on\n"
+				"  command line: %s\n", cmdline);
+		return EXIT_PREFLIGHT;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "hugelivectl: update needs root\n");
+		return EXIT_FAIL;
+	}
+	if (connect_agent(&c) < 0)
+		return EXIT_NOAGENT;
+	hl_set_event_callback(c, on_event, &u);
+	r = req("update");
+	json_object_object_add(r, "kernel", json_object_new_string(kpath));
+	if (initrd)
+		json_object_object_add(r, "initrd", json_object_new_string(ipath));
+	json_object_object_add(r, "cmdline", json_object_new_string(cmdline));
+	json_object_object_add(r, "timeout_ms", json_object_new_int64((int64_t)timeout_s * 1000));
+	if (dry)
+		json_object_object_add(r, "dry_run", json_object_new_boolean(1));
+	if (!g_quiet && !g_json)
+		printf("update: kernel %s%s%s\n        cmdline %s\n", kpath, initrd ? ", initrd " : "", initrd ? ipath : "",
+		       cmdline);
+	{
+		const char *s = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN);
+		char *reps = NULL;
+
+		rc = hl_call_json(c, s, -1, &reps, NULL);
+		json_object_put(r);
+		if (reps)
+			rep = hl_json_parse(reps, strlen(reps));
+		free(reps);
+	}
+	if (rc == 0) {
+		if (g_json)
+			print_json(rep);
+		else if (!g_quiet)
+			printf("update %lld: %s\n", (long long)hl_jint(rep, "update", 0),
+			       hl_jbool(rep, "dry_run", false) ? "dry run passed (kernel loaded and unloaded)" :
+			       "kexec done");
+		rc = EXIT_OK;
+	} else if ((rc == -ECONNRESET || rc == -EPIPE) && u.saw_kexec) {
+		if (!g_quiet)
+			printf("update: the machine is rebooting into the new kernel\n");
+		rc = EXIT_OK;
+	} else {
+		int code = -rc;
+		const char *msg = hl_last_error(c);
+
+		if (g_json && rep)
+			print_json(rep);
+		fprintf(stderr, "hugelivectl: %s (%s)\n", msg[0] ? msg : strerror(code), hl_errno_name(code));
+		if (code == ECANCELED || code == ETIMEDOUT)
+			rc = EXIT_CANCELLED;
+		else if (code == ECONNRESET || code == EPIPE)
+			rc = EXIT_NOAGENT;
+		else if (code == EPERM || code == EBUSY)
+			rc = EXIT_FAIL;
+		else
+			rc = EXIT_PREFLIGHT;
+	}
+	json_object_put(rep);
+	hl_disconnect(c);
+	return rc;
+}
+
+static int session_cmd(const char *op, int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "session", required_argument, NULL, 's' }, { "uid", required_argument, NULL, 'u' },
+		{ "all", no_argument, NULL, 'a' }, { 0 }
+	};
+	struct json_object *r = req(op), *rep;
+	bool have = false, all = false;
+	hl_client *c;
+	uint64_t uid;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+		if (opt == 's') {
+			json_object_object_add(r, "session", json_object_new_string(optarg));
+			have = true;
+		} else if (opt == 'u' && parse_u64(optarg, &uid)) {
+			json_object_object_add(r, "uid", json_object_new_int64((int64_t)uid));
+		} else if (opt == 'a' && !strcmp(op, "finish")) {
+			json_object_object_add(r, "all", json_object_new_boolean(1));
+			all = true;
+		} else {
+			json_object_put(r);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!have && !all) {
+		json_object_put(r);
+		fprintf(stderr, "hugelivectl: %s needs --session%s\n", op, !strcmp(op, "finish") ? " or --all" : "");
+		return EXIT_USAGE;
+	}
+	if (connect_agent(&c) < 0) {
+		json_object_put(r);
+		return EXIT_NOAGENT;
+	}
+	rc = call(c, r, -1, &rep, NULL);
+	hl_disconnect(c);
+	if (!rc) {
+		if (g_json)
+			print_json(rep);
+		else if (all) {
+			struct json_object *d, *f;
+
+			json_object_object_get_ex(rep, "finished", &d);
+			json_object_object_get_ex(rep, "failed", &f);
+			printf("finished %zu session(s), %zu failed\n", d ? json_object_array_length(d) : 0,
+			       f ? json_object_array_length(f) : 0);
+			if (f && json_object_array_length(f))
+				rc = EXIT_FAIL;
+		} else if (!g_quiet) {
+			printf("%s: ok\n", op);
+		}
+	}
+	json_object_put(rep);
+	return rc;
+}
+
+static int cmd_preserve(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "session", required_argument, NULL, 's' }, { "token", required_argument, NULL, 't' },
+		{ "fd", required_argument, NULL, 'f' }, { "file", required_argument, NULL, 'F' },
+		{ "label", required_argument, NULL, 'l' }, { "create", no_argument, NULL, 'c' },
+		{ "uid", required_argument, NULL, 'u' }, { 0 }
+	};
+	const char *session = NULL, *label = NULL, *file = NULL;
+	uint64_t token = 0, fdn = 0, uid = 0;
+	bool have_tok = false, have_fd = false, create = false, have_uid = false;
+	struct json_object *r;
+	hl_client *c;
+	int opt, rc, fd;
+
+	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+		switch (opt) {
+		case 's': session = optarg; break;
+		case 't': have_tok = parse_u64(optarg, &token); if (!have_tok) goto bad; break;
+		case 'f': have_fd = parse_u64(optarg, &fdn) && fdn < INT_MAX; if (!have_fd) goto bad; break;
+		case 'F': file = optarg; break;
+		case 'l': label = optarg; break;
+		case 'c': create = true; break;
+		case 'u': have_uid = parse_u64(optarg, &uid); if (!have_uid) goto bad; break;
+		default: goto bad;
+		}
+	}
+	if (!session || !have_tok || (have_fd == !!file))
+		goto bad;
+	if (file) {
+		fd = open(file, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "hugelivectl: %s: %s\n", file, strerror(errno));
+			return EXIT_FAIL;
+		}
+	} else {
+		fd = (int)fdn;
+		if (fcntl(fd, F_GETFD) < 0) {
+			fprintf(stderr, "hugelivectl: fd %d is not open\n", fd);
+			return EXIT_FAIL;
+		}
+	}
+	if (connect_agent(&c) < 0)
+		return EXIT_NOAGENT;
+	if (create) {
+		r = req("create");
+		json_object_object_add(r, "session", json_object_new_string(session));
+		if (have_uid)
+			json_object_object_add(r, "uid", json_object_new_int64((int64_t)uid));
+		const char *s = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN);
+
+		rc = hl_call_json(c, s, -1, NULL, NULL);
+		json_object_put(r);
+		if (rc < 0 && rc != -EEXIST) {
+			fprintf(stderr, "hugelivectl: create: %s\n", hl_last_error(c));
+			hl_disconnect(c);
+			return EXIT_FAIL;
+		}
+	}
+	r = req("preserve");
+	json_object_object_add(r, "session", json_object_new_string(session));
+	json_object_object_add(r, "token", json_object_new_int64((int64_t)token));
+	if (label)
+		json_object_object_add(r, "label", json_object_new_string(label));
+	if (have_uid)
+		json_object_object_add(r, "uid", json_object_new_int64((int64_t)uid));
+	rc = call(c, r, fd, NULL, NULL);
+	hl_disconnect(c);
+	if (file)
+		close(fd);
+	if (!rc && !g_quiet)
+		printf("preserved %s token %llu in session %s\n", file ? file : "fd", (unsigned long long)token, session);
+	return rc;
+bad:
+	fprintf(stderr, "hugelivectl: preserve --session NAME --token N (--fd FD | --file PATH) [--label TEXT] [--create]\n");
+	return EXIT_USAGE;
+}
+
+static int cmd_retrieve(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "session", required_argument, NULL, 's' }, { "token", required_argument, NULL, 't' },
+		{ "fd", required_argument, NULL, 'f' }, { "finish", no_argument, NULL, 'x' },
+		{ "uid", required_argument, NULL, 'u' }, { 0 }
+	};
+	const char *session = NULL;
+	uint64_t token = 0, target = 3, uid = 0;
+	bool have_tok = false, finish = false, have_uid = false;
+	struct json_object *r;
+	hl_client *c;
+	int opt, rc, fd = -1;
+
+	while ((opt = getopt_long(argc, argv, "+", o, NULL)) != -1) {
+		switch (opt) {
+		case 's': session = optarg; break;
+		case 't': have_tok = parse_u64(optarg, &token); if (!have_tok) goto bad; break;
+		case 'f': if (!parse_u64(optarg, &target) || target > 1023) goto bad; break;
+		case 'x': finish = true; break;
+		case 'u': have_uid = parse_u64(optarg, &uid); if (!have_uid) goto bad; break;
+		default: goto bad;
+		}
+	}
+	if (!session || !have_tok || optind >= argc)
+		goto bad;
+	if (connect_agent(&c) < 0)
+		return EXIT_NOAGENT;
+	r = req("retrieve");
+	json_object_object_add(r, "session", json_object_new_string(session));
+	json_object_object_add(r, "token", json_object_new_int64((int64_t)token));
+	if (have_uid)
+		json_object_object_add(r, "uid", json_object_new_int64((int64_t)uid));
+	rc = call(c, r, -1, NULL, &fd);
+	if (rc) {
+		hl_disconnect(c);
+		return rc;
+	}
+	if (finish) {
+		r = req("finish");
+		json_object_object_add(r, "session", json_object_new_string(session));
+		if (have_uid)
+			json_object_object_add(r, "uid", json_object_new_int64((int64_t)uid));
+		rc = call(c, r, -1, NULL, NULL);
+		if (rc) {
+			hl_disconnect(c);
+			close(fd);
+			return rc;
+		}
+	}
+	hl_disconnect(c);
+	if (fd != (int)target) {
+		if (dup2(fd, (int)target) < 0) {
+			fprintf(stderr, "hugelivectl: dup2: %s\n", strerror(errno));
+			return EXIT_FAIL;
+		}
+		close(fd);
+	}
+	hl_set_cloexec((int)target, false);
+	execvp(argv[optind], argv + optind);
+	fprintf(stderr, "hugelivectl: exec %s: %s\n", argv[optind], strerror(errno));
+	return 127;
+bad:
+	fprintf(stderr, "hugelivectl: retrieve --session NAME --token N [--fd FD] [--finish] -- CMD [ARGS...]\n");
+	return EXIT_USAGE;
+}
+
+static int cmd_subscribe(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "refuse", required_argument, NULL, 'r' }, { "on-prepare", required_argument, NULL, 'p' },
+		{ "count", required_argument, NULL, 'n' }, { 0 }
+	};
+	const char *refuse = NULL, *onprep = NULL;
+	uint64_t count = 0, seen = 0;
+	hl_client *c;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+		if (opt == 'r')
+			refuse = optarg;
+		else if (opt == 'p')
+			onprep = optarg;
+		else if (opt == 'n' && parse_u64(optarg, &count))
+			;
+		else {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (connect_agent(&c) < 0)
+		return EXIT_NOAGENT;
+	rc = hl_subscribe(c);
+	if (rc < 0) {
+		fprintf(stderr, "hugelivectl: subscribe: %s\n", hl_last_error(c));
+		hl_disconnect(c);
+		return EXIT_FAIL;
+	}
+	if (!g_quiet) {
+		printf("subscribed; waiting for update events\n");
+		fflush(stdout);
+	}
+	for (;;) {
+		struct hl_event ev;
+
+		rc = hl_wait_event(c, -1, &ev);
+		if (rc < 0)
+			break;
+		if (ev.type == HL_EVENT_PREPARE) {
+			int ok = 1;
+
+			if (refuse)
+				ok = 0;
+			else if (onprep)
+				ok = system(onprep) == 0;
+			if (!g_quiet)
+				printf("prepare for update %llu: %s\n", (unsigned long long)ev.update_id,
+				       ok ? "ready" : "refusing");
+			fflush(stdout);
+			rc = ok ? hl_ready(c, ev.update_id)
+				: hl_refuse(c, ev.update_id, refuse ? refuse : "--on-prepare command failed");
+		} else if (ev.type == HL_EVENT_RESUME) {
+			if (!g_quiet)
+				printf("resume after update %llu: %s\n", (unsigned long long)ev.update_id, ev.text);
+			fflush(stdout);
+			if (count && ++seen >= count)
+				break;
+		}
+	}
+	hl_disconnect(c);
+	return rc == -ECONNRESET ? EXIT_OK : rc < 0 ? EXIT_FAIL : EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' }, { "wait", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { 0 }
+	};
+	const char *cmd;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "+jqh", o, NULL)) != -1) {
+		switch (opt) {
+		case 's': g_sock = optarg; break;
+		case 'j': g_json = true; break;
+		case 'q': g_quiet = true; break;
+		case 'w': g_wait_s = atoi(optarg); break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("hugelivectl 0.1.0 (protocol %d)\n", HL_PROTO_VERSION); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 1;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(cmd, "check")) {
+		bool req_h = argc > 1 && !strcmp(argv[1], "--require-hugetlb");
+
+		if (argc > 1 + req_h) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		return hl_check_run(g_json, g_sock, req_h);
+	}
+	if (!strcmp(cmd, "status"))
+		return cmd_status(argc, argv);
+	if (!strcmp(cmd, "sessions") || !strcmp(cmd, "list"))
+		return cmd_sessions(argc, argv);
+	if (!strcmp(cmd, "update"))
+		return cmd_update(argc, argv);
+	if (!strcmp(cmd, "finish") || !strcmp(cmd, "create") || !strcmp(cmd, "destroy"))
+		return session_cmd(cmd, argc, argv);
+	if (!strcmp(cmd, "preserve"))
+		return cmd_preserve(argc, argv);
+	if (!strcmp(cmd, "retrieve"))
+		return cmd_retrieve(argc, argv);
+	if (!strcmp(cmd, "subscribe"))
+		return cmd_subscribe(argc, argv);
+	fprintf(stderr, "hugelivectl: unknown command \"%s\"\n", cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}

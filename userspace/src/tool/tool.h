@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HL_TOOL_H
+#define HL_TOOL_H
+
+#include <stdbool.h>
+
+/* Exit codes of hugelivectl (documented in hugelivectl(8)). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,		/* operation failed / machine not ready */
+	EXIT_USAGE = 2,
+	EXIT_NOAGENT = 3,	/* agent not reachable */
+	EXIT_CANCELLED = 4,	/* update cancelled by the barrier (refusal/timeout) */
+	EXIT_PREFLIGHT = 5,	/* update preflight failed (nothing was changed) */
+};
+
+/* `hugelivectl check`: returns an exit code. */
+int hl_check_run(bool json, const char *sock, bool require_hugetlb);
+
+#endif
