@@ -243,7 +243,8 @@ int hl_req_parse(const char *buf, size_t len, struct hl_req *r, char *err, size_
 	switch (r->op) {
 	case HL_OP_UNKNOWN:
 		seterr(err, errlen, "unknown op");
-		return EOPNOTSUPP;
+		rc = EOPNOTSUPP;
+		goto fail;
 	case HL_OP_HELLO:
 		rc = get_uint(r->root, "version", true, 0, 1000000, NULL, &u, err, errlen);
 		if (rc)

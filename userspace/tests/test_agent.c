@@ -1,0 +1,705 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration tests: the real hugelived binary against hugelive-fakeluo,
+ * driven through libhugelive, raw sockets and hugelivectl.
+ * usage: test_agent BINDIR   (must run as root: uses setuid children)
+ */
+#include "tap.h"
+#include "hugelive.h"
+#include "common/proto.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <unistd.h>
+
+#define NOBODY 65534
+
+static char dir[32], luo[96], sock[96], keeper[96], alog[96];
+static const char *bindir;
+static pid_t fake_pid = -1;
+
+static pid_t spawn(char *const argv[], const char *logfile)
+{
+	pid_t p = fork();
+
+	if (p == 0) {
+		if (logfile) {
+			int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+			dup2(fd, 2);
+			dup2(fd, 1);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return p;
+}
+
+static void start_fake(void)
+{
+	char bin[256], flog[160];
+
+	snprintf(bin, sizeof(bin), "%s/hugelive-fakeluo", bindir);
+	snprintf(flog, sizeof(flog), "%s/fakeluo.log", dir);
+	char *argv[] = { bin, "--socket", luo, NULL };
+
+	fake_pid = spawn(argv, flog);
+	for (int i = 0; i < 200 && access(luo, F_OK); i++)
+		usleep(10000);
+}
+
+/* Start the agent (daemonized; returns once its socket is ready). */
+static int start_agent(const char *extra)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "%s/hugelived --fake-luo %s --socket %s --keeper-socket %s --fd-store keeper "
+		 "--daemonize -v %s 2>>%s", bindir, luo, sock, keeper, extra ? extra : "", alog);
+	return system(cmd);
+}
+
+static int tool(const char *args)
+{
+	char cmd[2048];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "HUGELIVE_SOCKET=%s %s/hugelivectl %s >>%s/tool.log 2>&1", sock, bindir, args, dir);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *fake_dump(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static char buf[65536];
+	int s = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	ssize_t n;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", luo);
+	buf[0] = '\0';
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 && send(s, "DUMP", 4, 0) == 4) {
+		n = recv(s, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+	}
+	close(s);
+	return buf;
+}
+
+static int raw_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct timeval tv = { .tv_sec = 5 };
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(s);
+		return -1;
+	}
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return s;
+}
+
+/* Receive one reply; returns error code (0 ok), -1 on EOF/none. */
+static int raw_reply(int s)
+{
+	char buf[4096];
+	int fd;
+	bool tr;
+	ssize_t n = hl_recv_packet(s, buf, sizeof(buf) - 1, &fd, NULL, &tr, false);
+	struct json_object *o, *e;
+	int code;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	o = hl_json_parse(buf, (size_t)n);
+	if (!o)
+		return -2;
+	code = hl_jbool(o, "ok", false) ? 0 :
+	       json_object_object_get_ex(o, "error", &e) ? (int)hl_jint(e, "code", -3) : -3;
+	json_object_put(o);
+	return code;
+}
+
+static bool is_eof(int s)
+{
+	char b[16];
+
+	return recv(s, b, sizeof(b), 0) == 0;
+}
+
+static int64_t agent_pid(void)
+{
+	hl_client *c;
+	char *rep = NULL;
+	int64_t pid = -1;
+
+	if (hl_connect(sock, &c) < 0)
+		return -1;
+	if (hl_call_json(c, "{\"op\":\"status\"}", -1, &rep, NULL) == 0) {
+		struct json_object *o = hl_json_parse(rep, strlen(rep));
+
+		pid = hl_jint(o, "pid", -1);
+		json_object_put(o);
+	}
+	free(rep);
+	hl_disconnect(c);
+	return pid;
+}
+
+static struct json_object *status(void)
+{
+	hl_client *c;
+	char *rep = NULL;
+	struct json_object *o = NULL;
+
+	if (hl_connect(sock, &c) < 0)
+		return NULL;
+	if (hl_call_json(c, "{\"op\":\"status\"}", -1, &rep, NULL) == 0)
+		o = hl_json_parse(rep, strlen(rep));
+	free(rep);
+	hl_disconnect(c);
+	return o;
+}
+
+static bool wait_gone(pid_t pid, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static int make_memfd(const char *content)
+{
+	int fd = memfd_create("t", MFD_CLOEXEC);
+
+	if (ftruncate(fd, 4096) < 0 || pwrite(fd, content, strlen(content), 0) < 0)
+		return -1;
+	return fd;
+}
+
+static bool memfd_has(int fd, const char *content)
+{
+	char buf[256] = "";
+
+	if (pread(fd, buf, strlen(content), 0) < 0)
+		return false;
+	return !memcmp(buf, content, strlen(content));
+}
+
+/* Run fn in a child with uid/gid NOBODY; returns the child's exit status. */
+static int as_nobody(int (*fn)(void))
+{
+	pid_t p = fork();
+	int st;
+
+	if (p == 0) {
+		if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+			_exit(99);
+		_exit(fn());
+	}
+	waitpid(p, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 98;
+}
+
+/* ---- scenarios ---------------------------------------------------------- */
+
+static void t_sessions(void)
+{
+	hl_client *c;
+	struct hl_session_info *ss;
+	size_t n;
+	int mfd = make_memfd("hello-live-update"), p[2], s;
+
+	ok(hl_connect(sock, &c) == 0, "connect to agent");
+	ok(hl_create_session(c, "s1") == 0, "create session s1");
+	ok(hl_create_session(c, "s1") == -EEXIST, "duplicate create -> EEXIST");
+	ok(hl_preserve_fd(c, "s1", 1, mfd, "data") == 0, "preserve memfd under token 1");
+	ok(hl_preserve_fd(c, "s1", 1, mfd, "again") == -EEXIST, "duplicate token -> EEXIST");
+	ok(pipe(p) == 0 && hl_preserve_fd(c, "s1", 2, p[0], NULL) == -ENOENT,
+	   "pipe has no LUO handler -> ENOENT (%s)", hl_last_error(c));
+	ok(hl_preserve_fd(c, "nosuch", 1, mfd, NULL) == -ENOENT, "preserve into unknown session -> ENOENT");
+	close(p[0]);
+	close(p[1]);
+	ok(hl_call_json(c, "{\"op\":\"preserve\",\"session\":\"s1\",\"token\":3}", -1, NULL, NULL) == -EBADF,
+	   "preserve without fd -> EBADF");
+	{
+		int fd2;
+
+		ok(hl_retrieve_fd(c, "s1", 1, &fd2) == -EINVAL, "retrieve before an update -> EINVAL");
+		ok(hl_finish_session(c, "s1") == -EINVAL, "finish before an update -> EINVAL");
+	}
+	ok(hl_create_session(c, "tmp") == 0 && hl_destroy_session(c, "tmp") == 0 &&
+	   hl_destroy_session(c, "tmp") == -ENOENT, "create, destroy, destroy again -> ENOENT");
+	ok(hl_list_sessions(c, &ss, &n) == 0 && n == 1 && !strcmp(ss[0].name, "s1") && ss[0].nfds == 1 &&
+	   ss[0].fds[0].token == 1 && !strcmp(ss[0].fds[0].label, "data") && !ss[0].incoming,
+	   "list shows s1 with token 1 label data");
+	hl_free_sessions(ss, n);
+	ok(strstr(fake_dump(), "session hl:0:s1 out files 1") != NULL, "kernel (fake) has hl:0:s1 with one file");
+	ok(!strstr(fake_dump(), "hl:0:tmp"), "destroyed session unpreserved in the kernel");
+	hl_disconnect(c);
+	close(mfd);
+	/* the fd was passed: the session keeps the memfd alive without us */
+	s = 0;
+	(void)s;
+}
+
+static void t_malformed(void)
+{
+	int s, p[2];
+	char *big;
+
+	s = raw_connect();
+	ok(s >= 0 && send(s, "garbage", 7, 0) == 7 && raw_reply(s) == EPROTO && is_eof(s),
+	   "garbage -> EPROTO reply, then disconnect");
+	close(s);
+	s = raw_connect();
+	big = malloc(100000);
+	memset(big, ' ', 100000);
+	ok(s >= 0 && send(s, big, 100000, 0) == 100000 && raw_reply(s) == EMSGSIZE && is_eof(s),
+	   "100000-byte message -> EMSGSIZE reply, then disconnect");
+	free(big);
+	close(s);
+	s = raw_connect();
+	ok(pipe(p) == 0, "pipe");
+	{
+		const char *m = "{\"v\":1,\"id\":1,\"op\":\"status\"}";
+		struct iovec iov = { .iov_base = (void *)m, .iov_len = strlen(m) };
+		union {
+			char b[CMSG_SPACE(2 * sizeof(int))];
+			struct cmsghdr a;
+		} u;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
+		memcpy(CMSG_DATA(cm), p, 2 * sizeof(int));
+		ok(sendmsg(s, &mh, 0) > 0 && raw_reply(s) == EINVAL && is_eof(s), "two fds in one message -> EINVAL, disconnect");
+	}
+	close(s);
+	s = raw_connect();
+	ok(hl_send_packet(s, "{\"v\":1,\"id\":1,\"op\":\"status\"}", 28, p[0], false) > 0 && raw_reply(s) == EINVAL &&
+	   is_eof(s), "fd attached to status -> EINVAL, disconnect");
+	close(s);
+	close(p[0]);
+	close(p[1]);
+	s = raw_connect();
+	ok(send(s, "{\"v\":1,\"id\":5,\"op\":\"nope\"}", 26, 0) > 0 && raw_reply(s) == EOPNOTSUPP &&
+	   send(s, "{\"v\":1,\"id\":6,\"op\":\"status\"}", 28, 0) > 0 && raw_reply(s) == 0,
+	   "unknown op -> EOPNOTSUPP, connection stays usable");
+	close(s);
+	s = raw_connect();
+	ok(send(s, "{\"v\":2,\"id\":1,\"op\":\"status\"}", 28, 0) > 0 && raw_reply(s) == EPROTO && is_eof(s),
+	   "protocol version 2 -> EPROTO, disconnect");
+	close(s);
+	ok(agent_pid() > 0, "agent still serves other clients after malformed input");
+}
+
+static void t_slow_client(void)
+{
+	int s = raw_connect(), sent = 0;
+	int64_t t0, dt;
+	const char *m = "{\"v\":1,\"id\":1,\"op\":\"status\"}";
+
+	hl_set_nonblock(s, true);
+	for (int i = 0; i < 20000; i++) {
+		if (send(s, m, strlen(m), MSG_DONTWAIT) < 0)
+			break;
+		sent++;
+	}
+	t0 = hl_now_ms();
+	ok(agent_pid() > 0, "another client is served while a client floods without reading (%d requests)", sent);
+	dt = hl_now_ms() - t0;
+	ok(dt < 2000, "... and promptly (%lld ms)", (long long)dt);
+	close(s);
+}
+
+static int nobody_checks(void)
+{
+	hl_client *c;
+	struct hl_session_info *ss;
+	size_t n;
+	int fd, bad = 0, mfd = make_memfd("nobody-data");
+
+	if (hl_connect(sock, &c) < 0)
+		return 90;
+	if (hl_list_sessions(c, &ss, &n) != 0 || n != 0)
+		bad |= 1; /* must not see root's s1 */
+	hl_free_sessions(ss, n);
+	if (hl_call_json(c, "{\"op\":\"retrieve\",\"session\":\"s1\",\"token\":1,\"uid\":0}", -1, NULL, NULL) != -EPERM)
+		bad |= 2;
+	if (hl_call_json(c, "{\"op\":\"destroy\",\"session\":\"s1\",\"uid\":0}", -1, NULL, NULL) != -EPERM)
+		bad |= 4;
+	if (hl_destroy_session(c, "s1") != -ENOENT)
+		bad |= 8; /* own namespace has no s1 */
+	if (hl_call_json(c, "{\"op\":\"list\",\"uid\":0}", -1, NULL, NULL) != -EPERM)
+		bad |= 16;
+	if (hl_call_json(c, "{\"op\":\"update\",\"kernel\":\"/k\",\"cmdline\":\"kho=on liveupdate=on\"}", -1, NULL, NULL) != -EPERM)
+		bad |= 32;
+	if (hl_create_session(c, "mine") != 0 || hl_preserve_fd(c, "mine", 7, mfd, "nobody") != 0)
+		bad |= 64;
+	if (hl_retrieve_fd(c, "s1", 1, &fd) != -ENOENT)
+		bad |= 128;
+	hl_disconnect(c);
+	return bad;
+}
+
+static void t_ownership(void)
+{
+	hl_client *c;
+	char *rep = NULL;
+	int rc = as_nobody(nobody_checks);
+
+	ok(rc == 0, "uid %d cannot list/retrieve/destroy root's session, nor update; can use its own (mask %d)",
+	   NOBODY, rc);
+	hl_connect(sock, &c);
+	ok(hl_call_json(c, "{\"op\":\"list\",\"all\":true}", -1, &rep, NULL) == 0 && strstr(rep, "\"mine\"") &&
+	   strstr(rep, "\"s1\"") && strstr(rep, "65534"), "root lists every uid's sessions");
+	free(rep);
+	ok(strstr(fake_dump(), "session hl:65534:mine out files 7") != NULL, "kernel name is namespaced by uid");
+	hl_disconnect(c);
+}
+
+/* Barrier helper child: subscribes, then behaves per mode. */
+static void subscriber(int mode, int wfd)
+{
+	hl_client *c;
+	struct hl_event ev;
+
+	if (hl_connect(sock, &c) < 0 || hl_subscribe(c) < 0)
+		_exit(10);
+	if (write(wfd, "S", 1) != 1)
+		_exit(11);
+	for (;;) {
+		if (hl_wait_event(c, 20000, &ev) < 0)
+			_exit(mode == 2 ? 0 : 12); /* mode 2: agent goes away after kexec */
+		if (ev.type == HL_EVENT_PREPARE) {
+			if (mode == 0)
+				hl_refuse(c, ev.update_id, "busy flushing");
+			else if (mode == 2)
+				hl_ready(c, ev.update_id);
+			/* mode 1: never answer */
+		} else if (ev.type == HL_EVENT_RESUME) {
+			if (write(wfd, "R", 1) != 1)
+				_exit(13);
+			_exit(0);
+		}
+	}
+}
+
+static pid_t start_subscriber(int mode, int *rfd)
+{
+	int p[2];
+	pid_t pid;
+	char ch;
+
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		subscriber(mode, p[1]);
+	}
+	close(p[1]);
+	if (read(p[0], &ch, 1) != 1)
+		diag("subscriber did not start");
+	*rfd = p[0];
+	return pid;
+}
+
+static int update(const char *kernel, const char *cmdline, int timeout_ms, char *err, size_t errlen)
+{
+	hl_client *c;
+	char req[1024];
+	int rc;
+
+	if (hl_connect(sock, &c) < 0)
+		return -ECONNREFUSED;
+	snprintf(req, sizeof(req), "{\"op\":\"update\",\"kernel\":\"%s\",\"cmdline\":\"%s\",\"timeout_ms\":%d}",
+		 kernel, cmdline, timeout_ms);
+	rc = hl_call_json(c, req, -1, NULL, NULL);
+	snprintf(err, errlen, "%s", hl_last_error(c));
+	hl_disconnect(c);
+	return rc;
+}
+
+static void t_preflight(const char *kernel, const char *badkernel)
+{
+	char err[512];
+
+	ok(update(kernel, "console=ttyS0 kho=on", 1000, err, sizeof(err)) == -EINVAL && strstr(err, "liveupdate=on"),
+	   "new command line without liveupdate=on -> EINVAL (%s)", err);
+	ok(update(badkernel, "kho=on liveupdate=on", 1000, err, sizeof(err)) == -ENOEXEC,
+	   "image the kernel refuses to load -> ENOEXEC (%s)", err);
+	ok(update("/nonexistent/bzImage", "kho=on liveupdate=on", 1000, err, sizeof(err)) == -ENOENT,
+	   "missing image -> ENOENT");
+	ok(strstr(fake_dump(), "loaded 0") != NULL, "nothing left loaded after failed preflight");
+}
+
+static void t_barrier(const char *kernel)
+{
+	char err[512], ch = 0;
+	int rfd, st;
+	pid_t p;
+	int64_t t0;
+
+	p = start_subscriber(0, &rfd);
+	ok(update(kernel, "kho=on liveupdate=on", 5000, err, sizeof(err)) == -ECANCELED && strstr(err, "busy flushing"),
+	   "refusing client cancels the update (%s)", err);
+	ok(read(rfd, &ch, 1) == 1 && ch == 'R', "refusing client got resume");
+	waitpid(p, &st, 0);
+	close(rfd);
+	ok(strstr(fake_dump(), "loaded 0") && strstr(fake_dump(), "hl:0:s1 out files 1"),
+	   "after cancel: kernel unloaded, sessions intact");
+
+	p = start_subscriber(1, &rfd);
+	t0 = hl_now_ms();
+	ok(update(kernel, "kho=on liveupdate=on", 700, err, sizeof(err)) == -ETIMEDOUT,
+	   "silent client times the barrier out (%s)", err);
+	ok(hl_now_ms() - t0 >= 650, "... after the timeout (%lld ms)", (long long)(hl_now_ms() - t0));
+	ok(read(rfd, &ch, 1) == 1 && ch == 'R', "silent client got resume");
+	waitpid(p, &st, 0);
+	close(rfd);
+	ok(strstr(fake_dump(), "loaded 0") && strstr(fake_dump(), "hl:0:s1 out files 1"), "after timeout: sessions intact");
+	{
+		struct json_object *s = status(), *lu;
+
+		ok(s && json_object_object_get_ex(s, "last_update", &lu) && !strcmp(hl_jstr(lu, "result"), "cancelled"),
+		   "status reports the cancelled update");
+		json_object_put(s);
+	}
+}
+
+static void t_keeper(void)
+{
+	int64_t pid = agent_pid();
+	hl_client *c;
+	char *rep = NULL;
+	struct json_object *s;
+
+	ok(pid > 0 && kill((pid_t)pid, SIGKILL) == 0 && wait_gone((pid_t)pid, 3000), "kill -9 the agent");
+	ok(strstr(fake_dump(), "hl:0:s1 out files 1") && strstr(fake_dump(), "hl:65534:mine out files 7"),
+	   "sessions survive the agent's death (keeper holds them)");
+	ok(start_agent(NULL) == 0, "restart the agent");
+	s = status();
+	ok(s && !strcmp(hl_jstr(s, "boot"), "restarted") && hl_jint(s, "outgoing_sessions", 0) == 2,
+	   "restarted agent got both sessions back from the keeper");
+	json_object_put(s);
+	hl_connect(sock, &c);
+	ok(hl_call_json(c, "{\"op\":\"list\",\"all\":true}", -1, &rep, NULL) == 0 && strstr(rep, "\"label\":\"data\"") &&
+	   strstr(rep, "\"label\":\"nobody\""), "bookkeeping (tokens, labels, owners) restored from the state memfd");
+	free(rep);
+	hl_disconnect(c);
+}
+
+static int nobody_after(void)
+{
+	hl_client *c;
+	int fd, bad = 0;
+
+	if (hl_connect(sock, &c) < 0)
+		return 90;
+	if (hl_call_json(c, "{\"op\":\"retrieve\",\"session\":\"s1\",\"token\":1,\"uid\":0}", -1, NULL, NULL) != -EPERM)
+		bad |= 1;
+	if (hl_call_json(c, "{\"op\":\"finish\",\"session\":\"s1\",\"uid\":0}", -1, NULL, NULL) != -EPERM)
+		bad |= 2;
+	if (hl_retrieve_fd(c, "mine", 7, &fd) != 0 || !memfd_has(fd, "nobody-data"))
+		bad |= 4;
+	hl_disconnect(c);
+	return bad; /* leaves "mine" unfinished on purpose */
+}
+
+static void t_update(const char *kernel)
+{
+	char err[512];
+	int64_t pid = agent_pid();
+	int rfd, st, fd = -1;
+	pid_t p;
+	hl_client *c;
+	struct json_object *s;
+
+	p = start_subscriber(2, &rfd);
+	ok(update(kernel, "kho=on liveupdate=on console=ttyS0", 5000, err, sizeof(err)) == 0,
+	   "update with a ready client completes (fake kexec) %s", err);
+	ok(wait_gone((pid_t)pid, 5000), "agent exited with the old 'kernel'");
+	waitpid(p, &st, 0);
+	close(rfd);
+	ok(strstr(fake_dump(), "generation 1") && strstr(fake_dump(), "session hugelived in") &&
+	   strstr(fake_dump(), "hl:0:s1 in files 1") && strstr(fake_dump(), "hl:65534:mine in files 7"),
+	   "the new 'kernel' holds the agent state session and both client sessions");
+	ok(start_agent("--claim-timeout 2") == 0, "agent starts after the update");
+	s = status();
+	ok(s && !strcmp(hl_jstr(s, "boot"), "updated") && hl_jint(s, "incoming_sessions", 0) == 2,
+	   "agent restored its bookkeeping and retrieved both sessions");
+	json_object_put(s);
+	ok(as_nobody(nobody_after) == 0, "after update: uid %d cannot take root's session but gets its own fd back", NOBODY);
+	hl_connect(sock, &c);
+	ok(hl_retrieve_fd(c, "s1", 1, &fd) == 0 && memfd_has(fd, "hello-live-update"),
+	   "root gets its memfd back with the data intact");
+	ok(hl_finish_session(c, "s1") == 0 && !strstr(fake_dump(), "hl:0:s1"), "finish releases the session");
+	ok(hl_create_session(c, "s1") == 0 && hl_preserve_fd(c, "s1", 1, fd, "data") == 0,
+	   "the same name can be preserved again for the next update");
+	close(fd);
+	hl_disconnect(c);
+	usleep(2600 * 1000);
+	s = status();
+	{
+		const char *js = s ? json_object_to_json_string(s) : "";
+
+		ok(strstr(js, "hl:65534:mine") && strstr(js, "unclaimed") && strstr(js, "finished"),
+		   "unclaimed session reported after the claim timeout");
+	}
+	json_object_put(s);
+	ok(!strstr(fake_dump(), "hl:65534:mine"), "unclaimed session finished per policy");
+}
+
+static void t_tool(const char *kernel)
+{
+	char cmd[1024];
+	int mfd = make_memfd("tool-data");
+
+	ok(tool("status") == 0 && tool("--json status") == 0 && tool("sessions --all") == 0, "hugelivectl status/sessions");
+	ok(tool("update") == 2, "hugelivectl update without --kernel -> exit 2");
+	snprintf(cmd, sizeof(cmd), "update --kernel %s --append 'console=ttyS0'", kernel);
+	ok(tool(cmd) == 5, "hugelivectl update without kho=on liveupdate=on -> exit 5 (preflight)");
+	snprintf(cmd, sizeof(cmd), "update --kernel %s --append 'kho=on liveupdate=on' --dry-run", kernel);
+	ok(tool(cmd) == 0, "hugelivectl update --dry-run -> exit 0");
+	{
+		pid_t p = fork();
+		int st;
+
+		if (p == 0) {
+			char a[1024];
+
+			dup2(mfd, 5);
+			snprintf(a, sizeof(a), "HUGELIVE_SOCKET=%s %s/hugelivectl preserve --session sh --token 5 --fd 5 "
+				 "--label shell --create >>%s/tool.log 2>&1", sock, bindir, dir);
+			execl("/bin/sh", "sh", "-c", a, (char *)NULL);
+			_exit(127);
+		}
+		waitpid(p, &st, 0);
+		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "hugelivectl preserve --fd from a shell");
+	}
+	ok(tool("finish --session sh") == 1, "hugelivectl finish of an outgoing session -> exit 1");
+	ok(tool("destroy --session sh") == 0, "hugelivectl destroy");
+	{
+		char bad[256];
+
+		snprintf(bad, sizeof(bad), "--socket %s/none --wait 0 status", dir);
+		ok(tool(bad) == 3, "hugelivectl status without agent -> exit 3");
+	}
+	ok(tool("check") == 1, "hugelivectl check on this host (no LUO) -> not ready, exit 1");
+	ok(tool("--json check") == 1, "hugelivectl --json check");
+	close(mfd);
+}
+
+static int log_clean(void)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "grep -E 'AddressSanitizer|LeakSanitizer|runtime error' %s/*.log >/dev/null", dir);
+	return system(cmd) != 0;
+}
+
+int main(int argc, char **argv)
+{
+	char kernel[160], badkernel[160];
+	FILE *f;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: test_agent BINDIR\n");
+		return 2;
+	}
+	if (getuid() != 0) {
+		printf("1..0 # SKIP needs root (setuid children)\n0 passed, 0 failed\n");
+		return 0;
+	}
+	bindir = realpath(argv[1], NULL);
+	if (!bindir)
+		return 2;
+	snprintf(dir, sizeof(dir), "/tmp/hugelive-test.XXXXXX");
+	if (!mkdtemp(dir))
+		return 1;
+	chmod(dir, 0755);
+	snprintf(luo, sizeof(luo), "%s/luo.sock", dir);
+	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
+	snprintf(keeper, sizeof(keeper), "%s/keeper.sock", dir);
+	snprintf(alog, sizeof(alog), "%s/agent.log", dir);
+	snprintf(kernel, sizeof(kernel), "%s/bzImage", dir);
+	snprintf(badkernel, sizeof(badkernel), "%s/bad.img", dir);
+	f = fopen(kernel, "w");
+	fputs("MZ fake kernel", f);
+	fclose(f);
+	f = fopen(badkernel, "w");
+	fputs("BAD image", f);
+	fclose(f);
+	signal(SIGPIPE, SIG_IGN);
+	diag("work dir %s", dir);
+
+	start_fake();
+	if (!ok(start_agent(NULL) == 0, "agent starts on the fake LUO backend")) {
+		kill(fake_pid, SIGTERM);
+		return tap_done();
+	}
+	t_sessions();
+	t_malformed();
+	t_slow_client();
+	t_ownership();
+	t_preflight(kernel, badkernel);
+	t_barrier(kernel);
+	t_keeper();
+	t_update(kernel);
+	t_tool(kernel);
+
+	/* teardown */
+	{
+		int64_t pid = agent_pid();
+		char cmd[512];
+
+		if (pid > 0)
+			kill((pid_t)pid, SIGTERM);
+		ok(pid > 0 && wait_gone((pid_t)pid, 5000), "agent exits on SIGTERM");
+		/* the keeper announces its pid in the agent log */
+		snprintf(cmd, sizeof(cmd), "sed -n 's/.*keeper\\[\\([0-9]*\\)\\].*/\\1/p' %s | sort -u", alog);
+		f = popen(cmd, "r");
+		for (int kp; f && fscanf(f, "%d", &kp) == 1;)
+			kill(kp, SIGTERM);
+		if (f)
+			pclose(f);
+		kill(fake_pid, SIGTERM);
+		waitpid(fake_pid, NULL, 0);
+		usleep(100000);
+	}
+	ok(log_clean(), "no sanitizer reports in agent/fakeluo/tool logs (%s)", dir);
+	{
+		int rc = tap_done();
+
+		if (!rc && !getenv("HUGELIVE_KEEP_TEST_DIR")) {
+			char cmd[128];
+
+			snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+			if (system(cmd) != 0)
+				diag("could not remove %s", dir);
+		}
+		return rc;
+	}
+}

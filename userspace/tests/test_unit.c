@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests: protocol parsing/encoding, authorisation, state slots, helpers. */
+#include "tap.h"
+#include "agent/agent.h"
+#include "common/kcheck.h"
+#include "common/proto.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Stubs for the parts of main.c the linked agent objects refer to. */
+void agent_log(struct agent *a, int level, const char *fmt, ...)
+{
+	(void)a;
+	(void)level;
+	(void)fmt;
+}
+void client_send(struct agent *a, struct client *c, struct json_object *obj, int fd)
+{
+	(void)a;
+	(void)c;
+	json_object_put(obj);
+	if (fd >= 0)
+		close(fd);
+}
+void client_drop(struct agent *a, struct client *c)
+{
+	(void)a;
+	(void)c;
+}
+
+static int parse(const char *s, struct hl_req *r)
+{
+	char err[256];
+	int rc = hl_req_parse(s, strlen(s), r, err, sizeof(err));
+
+	if (rc)
+		diag("  -> %s: %s", hl_errno_name(rc), err);
+	return rc;
+}
+
+static void test_parse_valid(void)
+{
+	struct hl_req r;
+
+	ok(parse("{\"v\":1,\"id\":7,\"op\":\"status\"}", &r) == 0 && r.op == HL_OP_STATUS && r.id == 7, "status parses");
+	hl_req_free(&r);
+	ok(parse("{\"v\":1,\"id\":1,\"op\":\"hello\",\"version\":1,\"client\":\"t\"}", &r) == 0 &&
+	   r.version == 1 && !strcmp(r.client, "t"), "hello parses");
+	hl_req_free(&r);
+	ok(parse("{\"v\":1,\"id\":2,\"op\":\"preserve\",\"session\":\"db.cache-1\",\"token\":9223372036854775807,"
+		 "\"label\":\"pool 0\"}", &r) == 0 && r.token == INT64_MAX && !strcmp(r.session, "db.cache-1") &&
+	   !strcmp(r.label, "pool 0"), "preserve with max token and label parses");
+	hl_req_free(&r);
+	ok(parse("{\"v\":1,\"id\":3,\"op\":\"retrieve\",\"session\":\"s\",\"token\":0,\"uid\":1000}", &r) == 0 &&
+	   r.has_uid && r.uid == 1000 && r.has_token && r.token == 0, "retrieve with uid parses");
+	hl_req_free(&r);
+	ok(parse("{\"v\":1,\"id\":4,\"op\":\"finish\",\"all\":true}", &r) == 0 && r.all, "finish all parses");
+	hl_req_free(&r);
+	ok(parse("{\"v\":1,\"id\":5,\"op\":\"update\",\"kernel\":\"/boot/vmlinuz\",\"cmdline\":\"kho=on\","
+		 "\"timeout_ms\":1500,\"dry_run\":true}", &r) == 0 && r.timeout_ms == 1500 && r.dry_run &&
+	   !r.initrd, "update parses");
+	hl_req_free(&r);
+	ok(parse("{\"v\":1,\"id\":6,\"op\":\"refuse\",\"update\":3,\"reason\":\"busy\"}", &r) == 0 &&
+	   r.update_id == 3 && !strcmp(r.reason, "busy"), "refuse parses");
+	hl_req_free(&r);
+	ok(parse(" {\"v\":1,\"id\":8,\"op\":\"list\",\"future_field\":[1,2,{\"x\":null}]}\n", &r) == 0,
+	   "unknown fields and surrounding whitespace are accepted");
+	hl_req_free(&r);
+}
+
+static void test_parse_invalid(void)
+{
+	static const struct {
+		const char *msg;
+		int err;
+		const char *what;
+	} cases[] = {
+		{ "", EPROTO, "empty" },
+		{ "not json", EPROTO, "garbage" },
+		{ "[1,2]", EPROTO, "array" },
+		{ "{\"id\":1,\"op\":\"status\"}", EPROTO, "missing v" },
+		{ "{\"v\":2,\"id\":1,\"op\":\"status\"}", EPROTO, "v=2" },
+		{ "{\"v\":\"1\",\"id\":1,\"op\":\"status\"}", EPROTO, "v as string" },
+		{ "{\"v\":1,\"op\":\"status\"}", EPROTO, "missing id" },
+		{ "{\"v\":1,\"id\":-1,\"op\":\"status\"}", EPROTO, "negative id" },
+		{ "{\"v\":1,\"id\":1}", EPROTO, "missing op" },
+		{ "{\"v\":1,\"id\":1,\"op\":7}", EPROTO, "op not a string" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"frobnicate\"}", EOPNOTSUPP, "unknown op" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"create\"}", EINVAL, "create without session" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"create\",\"session\":\"\"}", EINVAL, "empty session" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"create\",\"session\":\"a/b\"}", EINVAL, "slash in session" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"create\",\"session\":\".x\"}", EINVAL, "leading dot" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"create\",\"session\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", EINVAL, "49-char session" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"create\",\"session\":\"a\\u0000b\"}", EINVAL, "NUL escape in session" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"create\",\"session\":5}", EINVAL, "session not a string" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"preserve\",\"session\":\"s\"}", EINVAL, "preserve without token" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"preserve\",\"session\":\"s\",\"token\":-1}", EINVAL, "negative token" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"preserve\",\"session\":\"s\",\"token\":1.5}", EINVAL, "float token" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"preserve\",\"session\":\"s\",\"token\":18446744073709551615}", EINVAL, "token 2^64-1" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"preserve\",\"session\":\"s\",\"token\":1,\"label\":\"a\\nb\"}", EINVAL, "control char in label" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"list\",\"uid\":\"0\"}", EINVAL, "uid as string" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"list\",\"uid\":4294967295}", EINVAL, "uid -1" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"list\",\"all\":1}", EINVAL, "all not a boolean" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"finish\"}", EINVAL, "finish without target" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"ready\"}", EINVAL, "ready without update" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"ready\",\"update\":0}", EINVAL, "update id 0" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"update\",\"kernel\":\"vmlinuz\",\"cmdline\":\"\"}", EINVAL, "relative kernel path" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"update\",\"kernel\":\"/k\",\"cmdline\":\"\",\"timeout_ms\":0}", EINVAL, "timeout 0" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"status\"} x", EPROTO, "trailing garbage" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"status\"}{}", EPROTO, "two objects" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"status\",\"x\":[[[[[[[[[[[[1]]]]]]]]]]]]}", EPROTO, "nesting too deep" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"status\",}", EPROTO, "trailing comma (strict)" },
+	};
+	struct hl_req r;
+	char err[256];
+
+	for (size_t i = 0; i < HL_ARRAY_SIZE(cases); i++) {
+		int rc = hl_req_parse(cases[i].msg, strlen(cases[i].msg), &r, err, sizeof(err));
+
+		ok(rc == cases[i].err && r.root == NULL && err[0], "reject %s -> %s (got %s: %s)", cases[i].what,
+		   hl_errno_name(cases[i].err), hl_errno_name(rc), err);
+		hl_req_free(&r);
+	}
+	/* NUL byte inside the buffer */
+	{
+		const char m[] = "{\"v\":1,\"id\":1,\"op\":\"status\"}\0";
+
+		ok(hl_req_parse(m, sizeof(m), &r, err, sizeof(err)) == EPROTO, "reject embedded NUL byte");
+	}
+	/* oversized */
+	{
+		size_t n = HL_MAX_MSG + 100;
+		char *big = malloc(n);
+
+		memset(big, ' ', n);
+		memcpy(big, "{\"v\":1,\"id\":1,\"op\":\"status\"}", 28);
+		ok(hl_req_parse(big, n, &r, err, sizeof(err)) == EMSGSIZE, "reject message > %d bytes", HL_MAX_MSG);
+		free(big);
+	}
+	/* id survives into error for replies */
+	{
+		const char *m = "{\"v\":1,\"id\":42,\"op\":\"create\"}";
+
+		hl_req_parse(m, strlen(m), &r, err, sizeof(err));
+	}
+	ok(r.id == 42, "request id kept for the error reply");
+}
+
+static void test_encode(void)
+{
+	struct json_object *o = hl_reply_err(9, ENOENT, "no session \"%s\"", "x"), *p, *e;
+	size_t len;
+	char *s = hl_json_dump(o, &len);
+
+	p = hl_json_parse(s, len);
+	ok(p && hl_jint(p, "id", 0) == 9 && !hl_jbool(p, "ok", true) && json_object_object_get_ex(p, "error", &e) &&
+	   hl_jint(e, "code", 0) == ENOENT && !strcmp(hl_jstr(e, "name"), "ENOENT") &&
+	   !strcmp(hl_jstr(e, "message"), "no session \"x\""), "error reply round trip");
+	json_object_put(o);
+	json_object_put(p);
+	free(s);
+
+	/* request built like the library does, parsed like the agent does */
+	o = json_object_new_object();
+	json_object_object_add(o, "op", json_object_new_string("preserve"));
+	json_object_object_add(o, "session", json_object_new_string("s1"));
+	json_object_object_add(o, "token", json_object_new_int64(123456789012345LL));
+	json_object_object_add(o, "label", json_object_new_string("quote\" backslash\\ ok"));
+	json_object_object_add(o, "v", json_object_new_int(1));
+	json_object_object_add(o, "id", json_object_new_int64(77));
+	s = hl_json_dump(o, &len);
+	{
+		struct hl_req r;
+		char err[128];
+		int rc = hl_req_parse(s, len, &r, err, sizeof(err));
+
+		ok(rc == 0 && r.op == HL_OP_PRESERVE && r.token == 123456789012345ULL && r.id == 77 &&
+		   !strcmp(r.label, "quote\" backslash\\ ok"), "request round trip (escapes, 64-bit token)");
+		hl_req_free(&r);
+	}
+	json_object_put(o);
+	free(s);
+	ok(hl_op_from_name("update") == HL_OP_UPDATE && !strcmp(hl_op_name(HL_OP_FINISH), "finish"), "op names");
+	ok(hl_errno_from_name("EBUSY") == EBUSY && !strcmp(hl_errno_name(ECANCELED), "ECANCELED"), "errno names");
+}
+
+static void test_authz(void)
+{
+	uint32_t t;
+	char kn[HL_KNAME_MAX];
+
+	ok(hl_authorized(0, 1000), "root may act on any uid");
+	ok(hl_authorized(1000, 1000), "owner may act on own session");
+	ok(!hl_authorized(1001, 1000), "other uid may not");
+	ok(hl_target_uid(1000, false, 0, &t) == 0 && t == 1000, "default namespace is the caller's uid");
+	ok(hl_target_uid(1000, true, 0, &t) == -EPERM, "non-root naming uid 0 -> EPERM");
+	ok(hl_target_uid(1000, true, 1000, &t) == 0 && t == 1000, "non-root naming itself is fine");
+	ok(hl_target_uid(0, true, 1234, &t) == 0 && t == 1234, "root may name another uid");
+	ok(session_kname(kn, 4294967294u, "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuv") == 0 &&
+	   strlen(kn) == 62, "longest name with largest uid fits the 64-byte kernel name (%s)", kn);
+	ok(session_kname(kn, 1000, "db") == 0 && !strcmp(kn, "hl:1000:db"), "kernel name format hl:<uid>:<name>");
+	ok(hl_name_valid("a.b_c-1") && !hl_name_valid("a b") && !hl_name_valid("-x") && !hl_name_valid(NULL),
+	   "session name rule");
+	ok(hl_label_valid("") && hl_label_valid("x y") && !hl_label_valid("\x7f"), "label rule");
+}
+
+static void test_state_slots(void)
+{
+	size_t cap = 64 * 1024;
+	int mfd = memfd_create("t", 0);
+	char *mem;
+	struct json_object *o;
+	const char *j1 = "{\"format\":\"hugelived-state\",\"version\":1,\"seq\":1,\"sessions\":[]}";
+	const char *j2 = "{\"format\":\"hugelived-state\",\"version\":1,\"seq\":2,\"sessions\":[{\"name\":\"a\"}]}";
+
+	ok(ftruncate(mfd, (off_t)cap) == 0, "state memfd");
+	mem = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ok(state_read_fd(mfd, &o) == -EBADMSG, "empty state memfd -> EBADMSG");
+	state_encode_slot(mem, cap, 1, j1, strlen(j1), 0);
+	state_encode_slot(mem, cap, 2, j2, strlen(j2), 1);
+	ok(state_read_fd(mfd, &o) == 0 && hl_jint(o, "seq", 0) == 2, "newest slot wins");
+	json_object_put(o);
+	mem[cap / 2 + 40] ^= 0x55; /* torn write in slot 1 */
+	ok(state_read_fd(mfd, &o) == 0 && hl_jint(o, "seq", 0) == 1, "corrupt newest slot -> previous state");
+	json_object_put(o);
+	mem[40] ^= 0x55;
+	ok(state_read_fd(mfd, &o) == -EBADMSG, "both slots corrupt -> EBADMSG");
+	ok(state_encode_slot(mem, cap, 3, j1, cap, 0) == -ENOSPC, "oversized state -> ENOSPC");
+	{
+		const char *bad = "{\"format\":\"other\",\"version\":1}";
+
+		state_encode_slot(mem, cap, 5, bad, strlen(bad), 0);
+		ok(state_read_fd(mfd, &o) == -EPROTONOSUPPORT, "foreign state format rejected");
+	}
+	munmap(mem, cap);
+	close(mfd);
+}
+
+static void test_cmdline(void)
+{
+	char *v;
+
+	ok(hl_param_on("console=ttyS0 kho=on liveupdate=on", "kho") &&
+	   hl_param_on("console=ttyS0 kho=on liveupdate=on", "liveupdate"), "kho=on liveupdate=on detected");
+	ok(!hl_param_on("kho=on kho=off", "kho"), "last occurrence wins");
+	ok(!hl_param_on("xkho=on", "kho") && !hl_param_on("kho=onx", "kho"), "whole words only");
+	ok(hl_param_on("liveupdate=1 kho=y", "liveupdate") && hl_param_on("kho=y", "kho"), "1/y accepted");
+	v = hl_cmdline_param("a=1 b a=2", "a");
+	ok(v && !strcmp(v, "2"), "hl_cmdline_param value");
+	free(v);
+	v = hl_cmdline_param("a=1 b a=2", "b");
+	ok(v && !strcmp(v, ""), "flag without value");
+	free(v);
+	setenv("HUGELIVE_HUGETLB_SUPPORT", "1", 1);
+	{
+		const char *how;
+
+		ok(hl_hugetlb_support(-1, &how) == 1, "hugetlb support override (%s)", how);
+	}
+	unsetenv("HUGELIVE_HUGETLB_SUPPORT");
+}
+
+int main(void)
+{
+	test_parse_valid();
+	test_parse_invalid();
+	test_encode();
+	test_authz();
+	test_state_slots();
+	test_cmdline();
+	return tap_done();
+}
