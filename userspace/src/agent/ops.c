@@ -502,16 +502,20 @@ static void update_cancel(struct agent *a, int code, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
+	bool was_barrier;
 	int rc;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* first, so that a client dropped while we notify does not re-enter */
+	was_barrier = a->in_barrier;
+	a->in_barrier = false;
 	rc = a->be.kexec_unload(&a->be, a->dev);
 	if (rc < 0)
 		LOGE(a, "kexec unload failed: %s", strerror(-rc));
 	LOGI(a, "update %" PRIu64 " cancelled: %s; kernel unloaded, sessions intact", a->update_id, msg);
-	for (struct client *k = a->clients; k; k = k->next) {
+	for (struct client *k = a->clients; k && was_barrier; k = k->next) {
 		if (!k->subscribed || k->dead)
 			continue;
 		struct json_object *e = hl_event_new("resume");
@@ -523,12 +527,11 @@ static void update_cancel(struct agent *a, int code, const char *fmt, ...)
 	}
 	set_last_update(a, "cancelled", code, msg);
 	if (a->updater) {
-		struct json_object *o = hl_reply_err(a->updater_req, code, "update cancelled: %s", msg);
+		struct client *u = a->updater;
 
-		client_send(a, a->updater, o, -1);
+		a->updater = NULL;
+		client_send(a, u, hl_reply_err(a->updater_req, code, "update cancelled: %s", msg), -1);
 	}
-	a->in_barrier = false;
-	a->updater = NULL;
 }
 
 static void update_kexec(struct agent *a)
@@ -544,23 +547,28 @@ static void update_kexec(struct agent *a)
 		LOGI(a, "%d unfinished session(s) from the previous kernel will not survive this update", lost);
 	progress(a, "kexec", "all clients ready; saving agent state");
 	rc = state_write(a, "kexec");
-	if (rc < 0)
+	if (rc < 0) {
+		a->in_barrier = true; /* clients prepared: they must get resume */
 		return update_cancel(a, -rc, "cannot save agent state: %s", strerror(-rc));
+	}
 	progress(a, "kexec", "rebooting into the new kernel");
 	set_last_update(a, "kexec", 0, "rebooting into the new kernel");
 	/* Progress packets are small: they are in the socket buffer by now. */
 	rc = a->be.kexec_reboot(&a->be, a->dev);
-	if (rc < 0)
+	if (rc < 0) {
+		a->in_barrier = true;
 		return update_cancel(a, -rc, "kexec reboot failed: %s", strerror(-rc));
+	}
 	/* Only the fake backend gets here: the "machine" has rebooted. */
 	if (a->updater) {
 		struct json_object *o = hl_reply_ok(a->updater_req);
+		struct client *u = a->updater;
 
+		a->updater = NULL;
 		json_object_object_add(o, "update", json_object_new_int64((int64_t)a->update_id));
 		json_object_object_add(o, "kexec", json_object_new_boolean(1));
-		client_send(a, a->updater, o, -1);
+		client_send(a, u, o, -1);
 	}
-	a->updater = NULL;
 	fdstore_exit(a);
 	a->exit_after_kexec = true;
 	a->quit = 1;
@@ -643,8 +651,8 @@ static void op_update(struct agent *a, struct client *c, struct hl_req *r)
 
 		json_object_object_add(o, "update", json_object_new_int64((int64_t)a->update_id));
 		json_object_object_add(o, "dry_run", json_object_new_boolean(1));
-		client_send(a, c, o, -1);
 		a->updater = NULL;
+		client_send(a, c, o, -1);
 		return;
 	}
 	a->in_barrier = true;
@@ -686,12 +694,11 @@ static void op_ack(struct agent *a, struct client *c, struct hl_req *r)
 
 void agent_client_gone(struct agent *a, struct client *c)
 {
-	if (!a->in_barrier)
-		return;
 	if (c == a->updater) {
 		a->updater = NULL;
-		update_cancel(a, ECANCELED, "the requesting client disconnected");
-	} else if (c->subscribed) {
+		if (a->in_barrier)
+			update_cancel(a, ECANCELED, "the requesting client disconnected");
+	} else if (a->in_barrier && c->subscribed) {
 		update_cancel(a, ECANCELED, "subscribed client pid %d (uid %u) disconnected during the barrier",
 			      (int)c->pid, (unsigned)c->uid);
 	}
