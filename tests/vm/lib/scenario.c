@@ -225,8 +225,8 @@ bool hl_ok(bool cond, const char *fmt, ...)
 	return cond;
 }
 
-bool hl_errno(long ret, int actual_errno, int expected_errno,
-	      const char *fmt, ...)
+bool hl_errno_(long ret, int actual_errno, int expected_errno,
+	       const char *fmt, ...)
 {
 	char desc[512], got[128];
 	bool cond = ret < 0 && actual_errno == expected_errno;
@@ -243,7 +243,7 @@ bool hl_errno(long ret, int actual_errno, int expected_errno,
 		     errname(expected_errno), got);
 }
 
-bool hl_success(long ret, int actual_errno, const char *fmt, ...)
+bool hl_success_(long ret, int actual_errno, const char *fmt, ...)
 {
 	char desc[512];
 	va_list ap;

@@ -20,6 +20,7 @@
 #ifndef HUGELIVE_SCENARIO_H
 #define HUGELIVE_SCENARIO_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,15 +52,28 @@ const char *hl_kconfig(const char *sym);
 bool hl_ok(bool cond, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /*
- * Assert that a call failed with errno err: pass ret and errno right after
- * the call, e.g. hl_errno(ioctl(...), errno, EBUSY, "second open").
- * The TAP line names the expected and actual result.
+ * Assert that a call failed with errno err, e.g.
+ *   hl_errno(ioctl(...), errno, EBUSY, "second open");
+ * The TAP line names the expected and actual result. These are macros: the
+ * call is evaluated first and errno read right after it (as function
+ * arguments the order would be unspecified and errno could be stale); the
+ * second argument is only there to read naturally and is not evaluated.
  */
-bool hl_errno(long ret, int actual_errno, int expected_errno,
-	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+bool hl_errno_(long ret, int actual_errno, int expected_errno,
+	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define hl_errno(call, errno_unused, expected, ...) __extension__ ({	\
+	long hl_r_ = (long)(call);					\
+	int hl_e_ = errno;						\
+	hl_errno_(hl_r_, hl_e_, (expected), __VA_ARGS__);		\
+})
 /* Assert success (ret >= 0); on failure the line names errno. */
-bool hl_success(long ret, int actual_errno, const char *fmt, ...)
+bool hl_success_(long ret, int actual_errno, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+#define hl_success(call, errno_unused, ...) __extension__ ({		\
+	long hl_r_ = (long)(call);					\
+	int hl_e_ = errno;						\
+	hl_success_(hl_r_, hl_e_, __VA_ARGS__);				\
+})
 /* "# ..." diagnostic line. */
 void hl_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "report: ..." line; the demo prints these as its report. */

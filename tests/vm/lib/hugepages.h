@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Huge page helpers for VM scenarios: pool counters from /proc/meminfo and
+ * sysfs (global, per size, per node), hugetlb memfds, cgroup v2 hugetlb
+ * charges. Header-only so scenarios need nothing but lib/scenario.c.
+ */
+#ifndef HUGELIVE_HUGEPAGES_H
+#define HUGELIVE_HUGEPAGES_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/memfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define HL_2M		(2ULL << 20)
+#define HL_1G		(1ULL << 30)
+
+/* A value from /proc/meminfo ("HugePages_Free", "MemFree" in kB), or -1. */
+static inline long long hl_meminfo(const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	long long val = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			val = strtoll(line + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return val;
+}
+
+static inline long long hl_read_ll(const char *path)
+{
+	char buf[64];
+	long long val = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f))
+		val = strtoll(buf, NULL, 10);
+	fclose(f);
+	return val;
+}
+
+static inline int hl_write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+static inline const char *hl_size_dir(unsigned long long hsize)
+{
+	return hsize == HL_1G ? "hugepages-1048576kB" : "hugepages-2048kB";
+}
+
+/* /sys/kernel/mm/hugepages/<size>/<what>: nr_hugepages, free_hugepages... */
+static inline long long hl_hp(unsigned long long hsize, const char *what)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/%s/%s",
+		 hl_size_dir(hsize), what);
+	return hl_read_ll(path);
+}
+
+/* Per node: nr_hugepages, free_hugepages, surplus_hugepages. */
+static inline long long hl_hp_node(int nid, unsigned long long hsize,
+				   const char *what)
+{
+	char path[200];
+
+	snprintf(path, sizeof(path),
+		 "/sys/devices/system/node/node%d/hugepages/%s/%s",
+		 nid, hl_size_dir(hsize), what);
+	return hl_read_ll(path);
+}
+
+struct hl_pool {
+	long long nr, free, resv, surplus;
+};
+
+static inline struct hl_pool hl_pool_get(unsigned long long hsize)
+{
+	struct hl_pool p = {
+		.nr = hl_hp(hsize, "nr_hugepages"),
+		.free = hl_hp(hsize, "free_hugepages"),
+		.resv = hl_hp(hsize, "resv_hugepages"),
+		.surplus = hl_hp(hsize, "surplus_hugepages"),
+	};
+	return p;
+}
+
+/* A hugetlb memfd of the given page size and file size, or -1. */
+static inline int hl_hugetlb_memfd(const char *name, unsigned long long hsize,
+				   unsigned long long size)
+{
+	unsigned int flags = MFD_HUGETLB | MFD_ALLOW_SEALING |
+		(hsize == HL_1G ? MFD_HUGE_1GB : MFD_HUGE_2MB);
+	int fd = memfd_create(name, flags);
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)size)) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* Bind [addr, addr+len) to one NUMA node (MPOL_BIND); 0 or -1. */
+static inline int hl_bind_node(void *addr, size_t len, int nid)
+{
+	unsigned long mask = 1UL << nid;
+
+	/* MPOL_BIND == 2 */
+	return (int)syscall(SYS_mbind, addr, len, 2, &mask,
+			    sizeof(mask) * 8, 0);
+}
+
+/*
+ * Put this process into cgroup v2 group NAME with the hugetlb controller
+ * enabled; returns the group directory or NULL.
+ */
+static inline const char *hl_cgroup_enter(const char *name)
+{
+	static char dir[128];
+	char pid[32];
+
+	mkdir("/sys/fs/cgroup", 0755);
+	if (mount("none", "/sys/fs/cgroup", "cgroup2", 0, NULL) && errno != EBUSY)
+		return NULL;
+	if (hl_write_str("/sys/fs/cgroup/cgroup.subtree_control", "+hugetlb"))
+		return NULL;
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s", name);
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return NULL;
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	{
+		char procs[160];
+
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+		if (hl_write_str(procs, pid))
+			return NULL;
+	}
+	return dir;
+}
+
+/* hugetlb.<2MB|1GB>.current of a cgroup directory, bytes, or -1. */
+static inline long long hl_cgroup_hugetlb(const char *dir,
+					  unsigned long long hsize)
+{
+	char path[200];
+
+	snprintf(path, sizeof(path), "%s/hugetlb.%s.current", dir,
+		 hsize == HL_1G ? "1GB" : "2MB");
+	return hl_read_ll(path);
+}
+
+#endif
