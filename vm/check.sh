@@ -45,13 +45,7 @@ fi
 
 # ---- kernel and initramfs ----
 KERNEL=$(scripts/build-kernel.sh "$FLAVOUR") || { verdict 1 "build the $FLAVOUR kernel"; echo "$passed passed, $failed failed"; exit 1; }
-INITRD=$TOP/build/vm/initramfs-$FLAVOUR.cpio.gz
-extra=()
-[ -d userspace/build/bin ] && extra=(-d userspace/build/bin)
-vm/mkinitramfs.sh -o "$INITRD" -k "$KERNEL" -s build/vm/scenarios "${extra[@]}" 2>&1 | indent
-[ -f "$INITRD" ] || { verdict 1 "build the initramfs"; echo "$passed passed, $failed failed"; exit 1; }
-export HUGELIVE_KERNEL=$KERNEL HUGELIVE_INITRD=$INITRD
-
+export HUGELIVE_KERNEL=$KERNEL
 run() { vm/run-scenario.sh "$@"; }
 
 if [ $MODE = one ]; then

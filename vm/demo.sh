@@ -15,10 +15,6 @@ DEMO=${DEMO:-demo-memfd}
 t0=$(date +%s)
 
 KERNEL=$(scripts/build-kernel.sh vm)
-INITRD=build/vm/initramfs-vm.cpio.gz
-extra=()
-[ -d userspace/build/bin ] && extra=(-d userspace/build/bin)
-vm/mkinitramfs.sh -o "$INITRD" -k "$KERNEL" -s build/vm/scenarios "${extra[@]}" 2>/dev/null
 xcmd=
 [ -n "${DEMO_MIB:-}" ] && xcmd="hugelive.demo_mib=$DEMO_MIB"
 
@@ -26,7 +22,7 @@ echo "hugelive demo: live update of the VM's kernel by kexec, memory carried thr
 echo "  kernel: $KERNEL"
 echo "  VM:     QEMU TCG, console log build/logs/demo.log, results build/logs/demo.results"
 set +e
-out=$(vm/run-scenario.sh -q -r -k "$KERNEL" -i "$INITRD" -n demo -c "$xcmd" "$DEMO" 2>&1)
+out=$(vm/run-scenario.sh -q -r -k "$KERNEL" -n demo -c "$xcmd" "$DEMO" 2>&1)
 rc=$?
 set -e
 kver=$(grep -o 'kernel=[^ ]*' build/logs/demo.results 2>/dev/null | head -n1 | cut -d= -f2)

@@ -1,10 +1,13 @@
 #!/bin/bash
-# Build the hugelive VM initramfs (gzip'd newc cpio).
+# Build the hugelive VM initramfs (newc cpio, optionally gzip'd).
 #
-#   vm/mkinitramfs.sh -o OUT.cpio.gz -k BZIMAGE [-s DIR]... [-b FILE]...
+#   vm/mkinitramfs.sh -o OUT.cpio -k BZIMAGE [-z] [-s DIR]... [-x FILE]... [-b FILE]... [-d DIR]...
 #
 #   -k BZIMAGE  kernel to kexec into, stored as /boot/bzImage
 #   -s DIR      every executable in DIR goes to /scenarios/ (scenario binaries)
+#   -x FILE     one scenario program, goes to /scenarios/
+#   -z          compress with gzip (default: a plain cpio, which the guest
+#               kernel unpacks faster than it inflates gzip under TCG)
 #   -b FILE     extra program, goes to /usr/local/bin/ (dynamically linked
 #               programs get their libraries and loader copied too)
 #   -d DIR      every executable in DIR goes to /usr/local/bin/ (like -b)
@@ -16,15 +19,17 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 OUT= KERNEL=
-SCEN_DIRS=() BINS=()
-while getopts "o:k:s:b:d:" opt; do
+SCEN_DIRS=() SCEN_FILES=() BINS=() GZIP=0
+while getopts "o:k:s:x:b:d:z" opt; do
 	case $opt in
 	o) OUT=$OPTARG ;;
 	k) KERNEL=$OPTARG ;;
 	s) SCEN_DIRS+=("$OPTARG") ;;
+	x) SCEN_FILES+=("$OPTARG") ;;
+	z) GZIP=1 ;;
 	b) BINS+=("$OPTARG") ;;
 	d) for f in "$OPTARG"/*; do [ -f "$f" ] && [ -x "$f" ] && BINS+=("$f"); done ;;
-	*) echo "usage: $0 -o OUT -k BZIMAGE [-s DIR]... [-b FILE]... [-d DIR]..." >&2; exit 2 ;;
+	*) echo "usage: $0 -o OUT -k BZIMAGE [-z] [-s DIR]... [-x FILE]... [-b FILE]... [-d DIR]..." >&2; exit 2 ;;
 	esac
 done
 [ -n "$OUT" ] && [ -n "$KERNEL" ] || { echo "mkinitramfs: -o and -k are required" >&2; exit 2; }
@@ -96,12 +101,21 @@ for d in "${SCEN_DIRS[@]}"; do
 		addlibs "$f"
 	done
 done
+for f in "${SCEN_FILES[@]}"; do
+	[ -f "$f" ] && [ -x "$f" ] || { echo "mkinitramfs: no program $f" >&2; exit 1; }
+	addfile "/scenarios/$(basename "$f")" "$f" 0755
+	addlibs "$f"
+done
 for f in "${BINS[@]}"; do
 	addfile "/usr/local/bin/$(basename "$f")" "$f" 0755
 	addlibs "$f"
 done
 
 mkdir -p "$(dirname "$OUT")"
-"$GIC" -t 0 "$LIST" | gzip -n -6 >"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+if [ $GZIP = 1 ]; then
+	"$GIC" -t 0 "$LIST" | gzip -n -6 >"$OUT.tmp.$$"
+else
+	"$GIC" -t 0 -o "$OUT.tmp.$$" "$LIST"
+fi
+mv "$OUT.tmp.$$" "$OUT"
 echo "mkinitramfs: $OUT ($(du -k "$OUT" | cut -f1) KiB, $(grep -c '^file' "$LIST") files)" >&2

@@ -1,12 +1,15 @@
 #!/bin/bash
 # Run one hugelive VM scenario in QEMU and judge it.
 #
-#   vm/run-scenario.sh [-k BZIMAGE] -i INITRD [-c CMDLINE] [-t SECS] [-n LOGNAME] [-q] [-r] SCENARIO
+#   vm/run-scenario.sh [-k BZIMAGE] [-i INITRD] [-c CMDLINE] [-t SECS] [-n LOGNAME] [-q] [-r] SCENARIO
 #
 # SCENARIO is a scenario source (tests/vm/NAME.c) or a NAME found in
 # tests/vm, tests/vm/selftest or tests/vm/demo. Its metadata line
-#   hugelive-scenario: generations=N mem=MiB timeout=SECS smp=N cmdline="..." allow_warn=1
+#   hugelive-scenario: generations=N mem=MiB timeout=SECS smp=N cmdline="..." allow_warn=1 userspace=1 bins="a b"
 # sets the VM up (defaults: generations=1 mem=512 timeout=120 smp=2).
+# userspace=1 puts userspace/build/bin/* (with their shared libraries) in the
+# guest's /usr/local/bin; bins="..." adds programs (paths relative to the
+# repo top) there too.
 #
 # The guest's console (ttyS0) goes to build/logs/NAME.log, the results port
 # (ttyS1) to build/logs/NAME.results. The scenario passes when every
@@ -17,7 +20,9 @@
 # lines of the console log, exit 1.
 #
 # Options: -k kernel (default: scripts/build-kernel.sh debug), -i initramfs
-# (from vm/mkinitramfs.sh), -c extra kernel cmdline, -t timeout override,
+# (default: build one with vm/mkinitramfs.sh holding only this scenario's
+# program from build/vm/scenarios/, see "make vm-bins"), -c extra kernel
+# cmdline, -t timeout override,
 # -n log name, -q print only the verdict, -r print the "report:" lines.
 # Environment: CORRUPT=1 adds hugelive.corrupt=1; EXTRA_CMDLINE is appended;
 # HUGELIVE_KVM=1 uses KVM if a probe boot with it succeeds (TCG otherwise);
@@ -34,7 +39,7 @@ while getopts "k:i:c:t:n:qr" opt; do
 	esac
 done
 shift $((OPTIND - 1))
-[ $# = 1 ] || { echo "usage: $0 [-k BZIMAGE] -i INITRD [-c CMDLINE] [-t SECS] [-n NAME] [-q] [-r] SCENARIO" >&2; exit 2; }
+[ $# = 1 ] || { echo "usage: $0 [-k BZIMAGE] [-i INITRD] [-c CMDLINE] [-t SECS] [-n NAME] [-q] [-r] SCENARIO" >&2; exit 2; }
 
 SRC=$1
 if [ ! -f "$SRC" ]; then
@@ -46,12 +51,11 @@ fi
 NAME=$(basename "$SRC" .c)
 LOGNAME_=${LOGNAME_:-$NAME}
 [ -n "$KERNEL" ] || KERNEL=$("$TOP/scripts/build-kernel.sh" debug)
-[ -f "$INITRD" ] || { echo "run-scenario: initramfs '$INITRD' missing (vm/mkinitramfs.sh)" >&2; exit 2; }
 
 # ---- metadata ----
 META=$(grep -m1 -o 'hugelive-scenario:.*' "$SRC" | sed 's/^hugelive-scenario://; s/\*\/.*$//') || {
 	echo "run-scenario: $SRC has no 'hugelive-scenario:' metadata line" >&2; exit 2; }
-M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0
+M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0 M_userspace=0 M_bins=
 rest=$META
 re='^[[:space:]]*([a-z_]+)=("([^"]*)"|([^[:space:]]*))(.*)$'
 while [[ $rest =~ $re ]]; do
@@ -59,11 +63,31 @@ while [[ $rest =~ $re ]]; do
 	val=${BASH_REMATCH[3]}${BASH_REMATCH[4]}
 	rest=${BASH_REMATCH[5]}
 	case $key in
-	generations|mem|timeout|smp|cmdline|allow_warn) printf -v "M_$key" '%s' "$val" ;;
+	generations|mem|timeout|smp|cmdline|allow_warn|userspace|bins) printf -v "M_$key" '%s' "$val" ;;
 	*) ;;  # unknown keys are for the scenario's own use
 	esac
 done
 [ -n "$TMO" ] && M_timeout=$TMO
+
+if [ -z "$INITRD" ]; then
+	# A small initramfs per scenario and kernel: busybox, this program, the
+	# kernel to kexec into, and the programs asked for (userspace=, bins=).
+	BIN=$TOP/build/vm/scenarios/$NAME
+	[ -x "$BIN" ] || { echo "run-scenario: $BIN not built (make vm-bins)" >&2; exit 2; }
+	INITRD=$TOP/build/vm/initramfs/$NAME-$(basename "$(dirname "$KERNEL")").cpio
+	extra=()
+	if [ "$M_userspace" = 1 ]; then
+		[ -d "$TOP/userspace/build/bin" ] || { echo "run-scenario: $NAME wants userspace/build/bin (make -C userspace)" >&2; exit 2; }
+		extra+=(-d "$TOP/userspace/build/bin")
+	fi
+	for b in $M_bins; do
+		case $b in /*) ;; *) b=$TOP/$b ;; esac
+		extra+=(-b "$b")
+	done
+	"$TOP/vm/mkinitramfs.sh" -o "$INITRD" -k "$KERNEL" -x "$BIN" "${extra[@]}" 2>/dev/null ||
+		{ echo "run-scenario: mkinitramfs failed" >&2; exit 2; }
+fi
+[ -f "$INITRD" ] || { echo "run-scenario: initramfs '$INITRD' missing (vm/mkinitramfs.sh)" >&2; exit 2; }
 
 LOGDIR=${HUGELIVE_LOGDIR:-$TOP/build/logs}
 mkdir -p "$LOGDIR"
