@@ -72,15 +72,15 @@ userspace:
 	@if [ -f userspace/Makefile ]; then $(MAKE) -C userspace; fi
 
 demo: deps
-	@$(MAKE) --no-print-directory vm-bins userspace
+	@$(MAKE) -s --no-print-directory vm-bins userspace
 	@vm/demo.sh
 
 check: deps
-	@$(MAKE) --no-print-directory vm-bins userspace
+	@$(MAKE) -s --no-print-directory vm-bins userspace
 	@vm/check.sh
 
 selftest: deps
-	@$(MAKE) --no-print-directory vm-bins
+	@$(MAKE) -s --no-print-directory vm-bins
 	@vm/check.sh --selftest-only
 
 # make run S=memfd-3gen [CORRUPT=1] [FLAVOUR=vm]
