@@ -14,7 +14,8 @@ PATCHDIR=$TOP/kernel/patches
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-git -C "$LINUX" format-patch -q --no-signature --zero-commit -o "$tmp" baseline..HEAD
+# MAINTAINERS first, so checkpatch sees it before the files it covers.
+git -C "$LINUX" format-patch -q --no-signature --zero-commit -O"$TOP/scripts/patch-order" -o "$tmp" baseline..HEAD
 mkdir -p "$PATCHDIR"
 rm -f "$PATCHDIR"/*.patch
 : >"$PATCHDIR/series"

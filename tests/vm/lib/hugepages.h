@@ -179,4 +179,24 @@ static inline long long hl_cgroup_hugetlb(const char *dir,
 	return hl_read_ll(path);
 }
 
+/* A counter from /sys/kernel/debug/hugetlb_luo/stats, or -1. */
+static inline long long hl_luo_stat(const char *key)
+{
+	char line[128];
+	size_t klen = strlen(key);
+	long long val = -1;
+	FILE *f = fopen("/sys/kernel/debug/hugetlb_luo/stats", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, klen) && line[klen] == ' ') {
+			val = strtoll(line + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return val;
+}
+
 #endif
