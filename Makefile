@@ -64,7 +64,20 @@ $(VMBUILD)/scenarios/%: tests/vm/demo/%.c $(LIB_SRC) $(LIB_HDR) $(UAPI_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(VM_CFLAGS) -o $@ $< $(LIB_SRC)
 
-vm-bins: $(SCEN_BIN) $(SELF_BIN) $(DEMO_BIN)
+# The kernel's own liveupdate kselftests (from the patched tree), run in the
+# VM by tests/vm/kselftest-liveupdate.c.
+KSFT_DIR  := $(LINUX)/tools/testing/selftests/liveupdate
+KSFT_BIN  := $(VMBUILD)/kselftest/liveupdate $(VMBUILD)/kselftest/luo_hugetlb
+$(VMBUILD)/kselftest/lu_utils.o: $(KSFT_DIR)/lib/lu_utils.c $(UAPI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -I$(VMBUILD)/include -I$(KSFT_DIR)/lib/include -c -o $@ $<
+# liveupdate.c relies on the build to define _GNU_SOURCE (for memfd_create).
+$(VMBUILD)/kselftest/liveupdate: KSFT_CFLAGS := -D_GNU_SOURCE
+$(VMBUILD)/kselftest/%: $(KSFT_DIR)/%.c $(VMBUILD)/kselftest/lu_utils.o $(UAPI_HDR)
+	$(CC) $(KSFT_CFLAGS) -O2 -Wall -Wno-unused-function -static -I$(VMBUILD)/include \
+		-I$(KSFT_DIR)/lib/include -o $@ $< $(VMBUILD)/kselftest/lu_utils.o
+
+vm-bins: $(SCEN_BIN) $(SELF_BIN) $(DEMO_BIN) $(KSFT_BIN)
 
 # Userspace programs (owned by userspace/): built if there is a Makefile,
 # and everything in userspace/build/bin goes into the VM's /usr/local/bin.
