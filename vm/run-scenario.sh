@@ -24,6 +24,8 @@
 # program from build/vm/scenarios/, see "make vm-bins"), -c extra kernel
 # cmdline, -t timeout override,
 # -n log name, -q print only the verdict, -r print the "report:" lines.
+# Metadata qemu="ARGS" (and $HUGELIVE_QEMU_ARGS) add QEMU arguments, split on
+# blanks (e.g. a virtio disk: -drive file=disk.img,format=raw,if=virtio).
 # Environment: CORRUPT=1 adds hugelive.corrupt=1; EXTRA_CMDLINE is appended;
 # HUGELIVE_KVM=1 uses KVM if a probe boot with it succeeds (TCG otherwise);
 # HUGELIVE_LOGDIR overrides build/logs.
@@ -55,7 +57,7 @@ LOGNAME_=${LOGNAME_:-$NAME}
 # ---- metadata ----
 META=$(grep -m1 -o 'hugelive-scenario:.*' "$SRC" | sed 's/^hugelive-scenario://; s/\*\/.*$//') || {
 	echo "run-scenario: $SRC has no 'hugelive-scenario:' metadata line" >&2; exit 2; }
-M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0 M_userspace=0 M_bins= M_numa=0
+M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0 M_userspace=0 M_bins= M_numa=0 M_qemu=
 rest=$META
 re='^[[:space:]]*([a-z_]+)=("([^"]*)"|([^[:space:]]*))(.*)$'
 while [[ $rest =~ $re ]]; do
@@ -63,7 +65,7 @@ while [[ $rest =~ $re ]]; do
 	val=${BASH_REMATCH[3]}${BASH_REMATCH[4]}
 	rest=${BASH_REMATCH[5]}
 	case $key in
-	generations|mem|timeout|smp|cmdline|allow_warn|userspace|bins|numa) printf -v "M_$key" '%s' "$val" ;;
+	generations|mem|timeout|smp|cmdline|allow_warn|userspace|bins|numa|qemu) printf -v "M_$key" '%s' "$val" ;;
 	*) ;;  # unknown keys are for the scenario's own use
 	esac
 done
@@ -132,12 +134,13 @@ else
 	NUMA=(-smp "$M_smp")
 fi
 
+read -ra QEXTRA <<<"$M_qemu ${HUGELIVE_QEMU_ARGS:-}"
 start=$(date +%s%N)
 set +e
 timeout -k 5 "$M_timeout" qemu-system-x86_64 "${ACCEL[@]}" -m "$M_mem" "${NUMA[@]}" \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-kernel "$KERNEL" -initrd "$INITRD" -append "$CMDLINE" \
-	-serial "file:$LOG" -serial "file:$RES" </dev/null >"$LOGDIR/$LOGNAME_.qemu" 2>&1
+	-serial "file:$LOG" -serial "file:$RES" ${QEXTRA[@]+"${QEXTRA[@]}"} </dev/null >"$LOGDIR/$LOGNAME_.qemu" 2>&1
 qrc=$?
 set -e
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
