@@ -904,7 +904,7 @@ static inline int ag_svc_serve(void *arg)
 {
 	struct ag_svc *s = arg;
 	struct ag_client c = { .fd = -1 };
-	struct ag_mem m = { .fd = -1 }, m2;
+	struct ag_mem m = { .fd = -1 }, m2 = { .fd = -1 };
 	char ev[1024], buf[128];
 	int refused = 0, rc;
 
@@ -968,7 +968,7 @@ static inline int ag_svc_serve(void *arg)
 				ag_call(&c, -1, NULL, "\"op\":\"ready\",\"update\":%llu", id);
 			}
 		} else if (!strcmp(buf, "resume")) {
-			struct hl_mismatch mm;
+			struct hl_mismatch mm = { 0 };
 			char why[300] = "";
 
 			ag_jstr(ev, "reason", why, sizeof(why));
@@ -977,7 +977,7 @@ static inline int ag_svc_serve(void *arg)
 			ag_ok(hl_pattern_verify(m.p + AG_HDR, m.size - AG_HDR, AG_HDR, s->seed, &mm),
 			      "%s: memory intact after the cancelled update (first bad 0x%llx)", s->session,
 			      (unsigned long long)mm.offset);
-			if (s->token2_after_resume) {
+			if (s->token2_after_resume && !m2.p) {
 				ag_ok(!ag_mem_new(&m2, "token2", AG_TOKEN2_SIZE, s->huge, s->seed + 1),
 				      "%s: second memfd for token 2", s->session);
 				rc = ag_call(&c, m2.fd, NULL,
