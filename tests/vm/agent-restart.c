@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hugelive-scenario: generations=2 mem=1024 timeout=400 userspace=1 cmdline="hugepages=32"
+ *
+ * Killing the agent (kill -9, not the keeper) and restarting it loses
+ * nothing (design.md: the keeper process holds a copy of every fd, the
+ * device's included).
+ *
+ * gen 0: hugelived; svc-huge, a C client with a 32 MiB hugetlb memfd
+ *        (subscribed, reconnects when the agent goes away); svc-tool, 32
+ *        MiB of shmem preserved with `hugelivectl preserve --create --fd 3`,
+ *        after which the scenario closes its own copy (only the agent and
+ *        its keeper hold the file). kill -9 the agent: the keeper lives on,
+ *        `hugelivectl status` exits 3 (agent not reachable). Restart
+ *        `hugelived --daemonize`: a new pid, boot "restarted", both sessions
+ *        with their tokens and labels, the same keeper; svc-huge reconnects
+ *        and subscribes again; svc-tool adds token 2 (usable). Update.
+ * gen 1: hugelived (boot "updated"); svc-huge retrieves, verifies and
+ *        finishes. kill -9 the agent again with svc-tool's session still
+ *        incoming, restart: the incoming session is still there; svc-tool
+ *        gets both tokens back with `hugelivectl retrieve -- verifier`.
+ */
+#include "lib/agent.h"
+
+#include <dirent.h>
+
+#define T_SIZE		(32ULL << 20)
+#define T_SEED		0x746f6f6cULL
+
+static struct ag_svc svc_huge = {
+	.session = "svc-huge", .label = "32 MiB hugetlb", .huge = true, .size = 32ULL << 20,
+	.seed = 0x68756765ULL, .uid = -1, .reconnect = true, .prepared = 1,
+};
+
+static char out[65536];
+static char self[256];
+
+/* pid of the process whose argv has both words, or -1 */
+static long find_proc(const char *a, const char *b)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	long found = -1;
+
+	while (d && (e = readdir(d))) {
+		char path[300], buf[512];
+		long pid = strtol(e->d_name, NULL, 10);
+		ssize_t n;
+		int fd;
+		bool ha = false, hb = false;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
+			buf[n] = 0;
+			ha |= strstr(buf + i, a) != NULL;
+			hb |= !b || strstr(buf + i, b) != NULL;
+		}
+		if (ha && hb) {
+			found = pid;
+			break;
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* alive = exists and not a zombie */
+static bool alive(long pid)
+{
+	char path[64], buf[256];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/* kill -9 the agent, check the keeper survives, restart; status in out */
+static void crash_and_restart(const char *when, int want_sessions, const char *state)
+{
+	long agent = ag_agent_pid(), keeper = find_proc("hugelived", "--keeper"), agent2;
+	uint64_t end;
+	int rc;
+
+	hl_ok(agent > 0 && keeper > 0 && agent != keeper, "%s: agent pid %ld, keeper pid %ld", when, agent, keeper);
+	rc = ag_run(NULL, 0, -1, "kill -9 %ld", agent);
+	end = ag_ms() + 10000;
+	while (alive(agent) && ag_ms() < end)
+		usleep(50000);
+	hl_ok(rc == 0 && !alive(agent), "%s: kill -9 %ld: the agent is dead", when, agent);
+	usleep(300000);
+	hl_ok(alive(keeper), "%s: the keeper (pid %ld) lives on", when, keeper);
+	rc = ag_run(out, sizeof(out), -1, "hugelivectl status");
+	hl_ok(rc == 3, "%s: hugelivectl status without an agent exits 3 (got %d)", when, rc);
+
+	rc = ag_start_agent(NULL);
+	hl_ok(rc == 0, "%s: hugelived --daemonize restarted (exit %d)", when, rc);
+	rc = ag_status(out, sizeof(out));
+	agent2 = (long)ag_jint(out, "pid", -1);
+	hl_ok(rc == 0 && ag_jis(out, "boot", "restarted") && agent2 > 0 && agent2 != agent &&
+	      ag_jis(out, "fd_store", "keeper"),
+	      "%s: status: new agent pid %ld, boot restarted, fd store keeper", when, agent2);
+	hl_ok(ag_jint(out, state, -1) == want_sessions, "%s: status: %s = %lld (want %d)", when, state,
+	      ag_jint(out, state, -1), want_sessions);
+	hl_ok(find_proc("hugelived", "--keeper") == keeper, "%s: the restarted agent uses the same keeper", when);
+}
+
+static void gen0(void)
+{
+	struct ag_child h;
+	struct ag_mem t, t2;
+	int rc;
+
+	rc = ag_start_agent(NULL);
+	if (!hl_ok(rc == 0, "hugelived --daemonize started (exit %d)", rc))
+		return;
+	ag_fork(&h, "svc-huge", ag_svc_serve, &svc_huge);
+	hl_ok(ag_relay(&h, "ready", 60000), "svc-huge is up: preserved and subscribed");
+	if (!hl_ok(!ag_mem_new(&t, "svc-tool", T_SIZE, false, T_SEED), "svc-tool: 32 MiB memfd filled"))
+		return;
+	rc = ag_run(out, sizeof(out), t.fd,
+		    "hugelivectl preserve --session svc-tool --token 1 --fd 3 --create --label 'shell service'");
+	hl_ok(rc == 0, "svc-tool: hugelivectl preserve --create (exit %d)", rc);
+	munmap(t.p, t.size);
+	close(t.fd);
+	hl_diag("svc-tool: the scenario closed its own fd: only the agent and the keeper hold the memfd");
+
+	crash_and_restart("gen 0", 2, "outgoing_sessions");
+	rc = ag_run(out, sizeof(out), -1, "hugelivectl sessions");
+	hl_ok(rc == 0 && ag_contains(out, "1:32 MiB hugetlb[hugetlb]") && ag_contains(out, "1:shell service"),
+	      "sessions after the restart: both, with tokens, labels and the hugetlb flag");
+	hl_ok(ag_relay(&h, "reconnected", 30000), "svc-huge reconnected to the new agent");
+	rc = ag_status(out, sizeof(out));
+	hl_ok(ag_jint(out, "subscribers", -1) == 1, "status: svc-huge subscribed again (subscribers %lld)",
+	      ag_jint(out, "subscribers", -1));
+	if (hl_ok(!ag_mem_new(&t2, "svc-tool-2", AG_TOKEN2_SIZE, false, T_SEED + 1), "svc-tool: second memfd")) {
+		rc = ag_run(out, sizeof(out), t2.fd,
+			    "hugelivectl preserve --session svc-tool --token 2 --fd 3 --label 'after restart'");
+		hl_ok(rc == 0, "the restarted agent takes a new token in an old session (exit %d)", rc);
+		munmap(t2.p, t2.size);
+		close(t2.fd);
+	}
+	ag_update(60);
+}
+
+static int verify_main(int token)
+{
+	struct ag_mem m;
+	char what[64];
+
+	ag_rep_fd = 1;
+	snprintf(what, sizeof(what), "svc-tool token %d (fd 3 from hugelivectl retrieve)", token);
+	return ag_mem_verify(3, what, false, token == 1 ? T_SIZE : AG_TOKEN2_SIZE,
+			     T_SEED + (uint64_t)token - 1, &m) ? 0 : 1;
+}
+
+static void gen1(void)
+{
+	struct ag_child h;
+	int rc;
+
+	rc = ag_start_agent(NULL);
+	if (!hl_ok(rc == 0, "hugelived --daemonize started after the update (exit %d)", rc))
+		return;
+	rc = ag_status(out, sizeof(out));
+	hl_ok(rc == 0 && ag_jis(out, "boot", "updated") && ag_jint(out, "incoming_sessions", -1) == 2,
+	      "status: boot updated, 2 incoming sessions");
+	ag_fork(&h, "svc-huge", ag_svc_claim, &svc_huge);
+	rc = ag_wait_child(&h, 120000);
+	hl_ok(rc == 0, "svc-huge got its memory back (exit %d)", rc);
+
+	crash_and_restart("gen 1", 1, "incoming_sessions");
+	rc = ag_run(out, sizeof(out), -1, "hugelivectl sessions");
+	hl_ok(rc == 0 && ag_contains(out, "svc-tool") && ag_contains(out, "incoming") &&
+	      ag_contains(out, "2:after restart"),
+	      "sessions after the second restart: svc-tool still incoming with both tokens");
+
+	rc = ag_run(out, sizeof(out), -1, "hugelivectl retrieve --session svc-tool --token 1 -- %s --verify 1", self);
+	hl_ok(rc == 0 && ag_relay_text(out) >= 4, "svc-tool: hugelivectl retrieve token 1 -- verifier (exit %d)", rc);
+	rc = ag_run(out, sizeof(out), -1, "hugelivectl retrieve --session svc-tool --token 2 --finish -- %s --verify 2",
+		    self);
+	hl_ok(rc == 0 && ag_relay_text(out) >= 4, "svc-tool: hugelivectl retrieve token 2 --finish -- verifier (exit %d)",
+	      rc);
+	rc = ag_status(out, sizeof(out));
+	hl_ok(rc == 0 && ag_jint(out, "incoming_sessions", -1) == 0 && ag_jint(out, "outgoing_sessions", -1) == 0,
+	      "status: no session left");
+	hl_ok(hl_hp(HL_2M, "free_hugepages") == 32, "2M pool whole again (free %lld of 32)",
+	      hl_hp(HL_2M, "free_hugepages"));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--verify"))
+		return verify_main(atoi(argv[2]));
+	if (readlink("/proc/self/exe", self, sizeof(self) - 1) < 0)
+		snprintf(self, sizeof(self), "/scenarios/agent-restart");
+	if (hl_gen() == 0)
+		gen0();
+	else
+		gen1();
+	return hl_exit();
+}
