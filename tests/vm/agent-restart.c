@@ -22,8 +22,6 @@
  */
 #include "lib/agent.h"
 
-#include <dirent.h>
-
 #define T_SIZE		(32ULL << 20)
 #define T_SEED		0x746f6f6cULL
 
@@ -35,79 +33,21 @@ static struct ag_svc svc_huge = {
 static char out[65536];
 static char self[256];
 
-/* pid of the process whose argv has both words, or -1 */
-static long find_proc(const char *a, const char *b)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	long found = -1;
-
-	while (d && (e = readdir(d))) {
-		char path[300], buf[512];
-		long pid = strtol(e->d_name, NULL, 10);
-		ssize_t n;
-		int fd;
-		bool ha = false, hb = false;
-
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
-			buf[n] = 0;
-			ha |= strstr(buf + i, a) != NULL;
-			hb |= !b || strstr(buf + i, b) != NULL;
-		}
-		if (ha && hb) {
-			found = pid;
-			break;
-		}
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
-/* alive = exists and not a zombie */
-static bool alive(long pid)
-{
-	char path[64], buf[256];
-	int fd;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-
-	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
-}
-
 /* kill -9 the agent, check the keeper survives, restart; status in out */
 static void crash_and_restart(const char *when, int want_sessions, const char *state)
 {
-	long agent = ag_agent_pid(), keeper = find_proc("hugelived", "--keeper"), agent2;
+	long agent = ag_agent_pid(), keeper = ag_find_proc("hugelived", "--keeper"), agent2;
 	uint64_t end;
 	int rc;
 
 	hl_ok(agent > 0 && keeper > 0 && agent != keeper, "%s: agent pid %ld, keeper pid %ld", when, agent, keeper);
 	rc = ag_run(NULL, 0, -1, "kill -9 %ld", agent);
 	end = ag_ms() + 10000;
-	while (alive(agent) && ag_ms() < end)
+	while (ag_alive(agent) && ag_ms() < end)
 		usleep(50000);
-	hl_ok(rc == 0 && !alive(agent), "%s: kill -9 %ld: the agent is dead", when, agent);
+	hl_ok(rc == 0 && !ag_alive(agent), "%s: kill -9 %ld: the agent is dead", when, agent);
 	usleep(300000);
-	hl_ok(alive(keeper), "%s: the keeper (pid %ld) lives on", when, keeper);
+	hl_ok(ag_alive(keeper), "%s: the keeper (pid %ld) lives on", when, keeper);
 	rc = ag_run(out, sizeof(out), -1, "hugelivectl status");
 	hl_ok(rc == 3, "%s: hugelivectl status without an agent exits 3 (got %d)", when, rc);
 
@@ -120,7 +60,7 @@ static void crash_and_restart(const char *when, int want_sessions, const char *s
 	      "%s: status: new agent pid %ld, boot restarted, fd store keeper", when, agent2);
 	hl_ok(ag_jint(out, state, -1) == want_sessions, "%s: status: %s = %lld (want %d)", when, state,
 	      ag_jint(out, state, -1), want_sessions);
-	hl_ok(find_proc("hugelived", "--keeper") == keeper, "%s: the restarted agent uses the same keeper", when);
+	hl_ok(ag_find_proc("hugelived", "--keeper") == keeper, "%s: the restarted agent uses the same keeper", when);
 }
 
 static void gen0(void)

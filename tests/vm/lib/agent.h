@@ -29,6 +29,7 @@
 #include "hugepages.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -419,6 +420,64 @@ static inline const char *ag_line_with(const char *text, const char *needle)
 static inline long long ag_read_ll(const char *path)
 {
 	return hl_read_ll(path);
+}
+
+/* pid of a process whose argv has words containing a and b (if not NULL), or -1 */
+static inline long ag_find_proc(const char *a, const char *b)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	long found = -1;
+
+	while (d && (e = readdir(d))) {
+		char path[300], buf[512];
+		long pid = strtol(e->d_name, NULL, 10);
+		ssize_t n;
+		int fd;
+		bool ha = false, hb = false;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
+			buf[n] = 0;
+			ha |= strstr(buf + i, a) != NULL;
+			hb |= !b || strstr(buf + i, b) != NULL;
+		}
+		if (ha && hb) {
+			found = pid;
+			break;
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* The process exists and is not a zombie. */
+static inline bool ag_alive(long pid)
+{
+	char path[64], buf[256];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
 /* ---- minimal JSON lookups (flat, first match) ---------------------------- */
