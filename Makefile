@@ -7,6 +7,7 @@
 #   make vm-bins         build the VM scenario programs only
 #   make run S=NAME      run one VM scenario with the debug kernel (CORRUPT=1 possible)
 #   make selftest        harness self-tests only (corrupt word, hang)
+#   make bench           benchmarks in VMs (vm kernel) -> bench/results, docs/performance.md
 #   make export-patches  build/linux baseline..HEAD -> kernel/patches/ + series
 #   make clean           remove build products of this checkout (not build/linux,
 #                        not the kernel cache in ~/.cache/hugelive)
@@ -30,7 +31,7 @@ SCEN_BIN  := $(patsubst tests/vm/%.c,$(VMBUILD)/scenarios/%,$(SCEN_SRC))
 SELF_BIN  := $(patsubst tests/vm/selftest/%.c,$(VMBUILD)/scenarios/%,$(SELF_SRC))
 DEMO_BIN  := $(patsubst tests/vm/demo/%.c,$(VMBUILD)/scenarios/%,$(DEMO_SRC))
 
-.PHONY: all deps kernel fetch vm-bins demo check selftest run export-patches clean userspace
+.PHONY: all deps kernel fetch vm-bins demo check selftest run export-patches clean userspace bench
 
 all: vm-bins
 
@@ -100,6 +101,9 @@ selftest: deps
 run: vm-bins
 	@test -n "$(S)" || { echo "usage: make run S=SCENARIO [CORRUPT=1] [FLAVOUR=debug|vm]"; exit 2; }
 	@vm/check.sh --run "$(S)" --flavour "$(or $(FLAVOUR),debug)"
+
+bench: deps
+	@bench/run.sh
 
 export-patches:
 	@scripts/export-patches.sh
