@@ -22,24 +22,34 @@
 #define HL_2M		(2ULL << 20)
 #define HL_1G		(1ULL << 30)
 
-/* A value from /proc/meminfo ("HugePages_Free", "MemFree" in kB), or -1. */
-static inline long long hl_meminfo(const char *key)
+/*
+ * The number after "KEY" and one separator character (':' in /proc/meminfo,
+ * ' ' in debugfs stats files) on a line of a file, or -1.
+ */
+static inline long long hl_file_value(const char *path, const char *key,
+				      char sep)
 {
 	char line[256];
 	size_t klen = strlen(key);
 	long long val = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
+	FILE *f = fopen(path, "r");
 
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
+		if (!strncmp(line, key, klen) && line[klen] == sep) {
 			val = strtoll(line + klen + 1, NULL, 10);
 			break;
 		}
 	}
 	fclose(f);
 	return val;
+}
+
+/* A value from /proc/meminfo ("HugePages_Free", "MemFree" in kB), or -1. */
+static inline long long hl_meminfo(const char *key)
+{
+	return hl_file_value("/proc/meminfo", key, ':');
 }
 
 static inline long long hl_read_ll(const char *path)
@@ -182,21 +192,7 @@ static inline long long hl_cgroup_hugetlb(const char *dir,
 /* A counter from /sys/kernel/debug/hugetlb_luo/stats, or -1. */
 static inline long long hl_luo_stat(const char *key)
 {
-	char line[128];
-	size_t klen = strlen(key);
-	long long val = -1;
-	FILE *f = fopen("/sys/kernel/debug/hugetlb_luo/stats", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, key, klen) && line[klen] == ' ') {
-			val = strtoll(line + klen + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return val;
+	return hl_file_value("/sys/kernel/debug/hugetlb_luo/stats", key, ' ');
 }
 
 #endif
