@@ -42,6 +42,11 @@ if [ $MODE = all ] && [ -f userspace/Makefile ]; then
 	if [ $rc = 0 ]; then tail -n 5 <<<"$out" | indent; else tail -n 40 <<<"$out" | indent; fi
 	verdict $rc "host: make -C userspace check"
 fi
+if [ $MODE = all ]; then
+	out=$(tests/kernel/checkpatch.sh 2>&1); rc=$?
+	if [ $rc = 0 ]; then tail -n 1 <<<"$out" | indent; else tail -n 40 <<<"$out" | indent; fi
+	verdict $rc "host: every kernel patch is checkpatch --strict clean"
+fi
 
 # ---- kernel and initramfs ----
 KERNEL=$(scripts/build-kernel.sh "$FLAVOUR") || { verdict 1 "build the $FLAVOUR kernel"; echo "$passed passed, $failed failed"; exit 1; }
