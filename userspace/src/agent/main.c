@@ -7,6 +7,7 @@
 #include "agent.h"
 #include "../common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -255,6 +256,25 @@ static void client_readable(struct agent *a, struct client *c)
 	}
 }
 
+/*
+ * Until a hello names it, a client is known by its process name (for
+ * messages such as "client hugelivectl (pid 74, uid 0) refused: ...").
+ */
+static void client_name_from_proc(struct client *c)
+{
+	char path[64], *comm;
+	size_t o = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)c->pid);
+	comm = hl_read_file(path, 64, NULL);
+	if (!comm)
+		return;
+	for (const char *p = comm; *p && *p != '\n' && o < sizeof(c->name) - 1; p++)
+		c->name[o++] = isprint((unsigned char)*p) ? *p : '?';
+	c->name[o] = '\0';
+	free(comm);
+}
+
 static void accept_clients(struct agent *a)
 {
 	for (;;) {
@@ -291,6 +311,7 @@ static void accept_clients(struct agent *a)
 		c->uid = cr.uid;
 		c->gid = cr.gid;
 		c->pid = cr.pid;
+		client_name_from_proc(c);
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
 		if (epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
