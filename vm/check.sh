@@ -8,6 +8,9 @@
 # VM scenarios are every tests/vm/*.c, run with the debug kernel. Output:
 # one TAP-ish line per item (scenario details indented), then exactly
 # "N passed, N failed". Exit status 0 only when nothing failed.
+# The whole script is one block: bash parses it before running it, so an
+# edit of this file while it runs cannot derail the run.
+{
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -96,3 +99,5 @@ fi
 echo "# make check took $(( $(date +%s) - t0 ))s (logs in build/logs/)"
 echo "$passed passed, $failed failed"
 [ $failed = 0 ]
+exit
+}

@@ -7,6 +7,9 @@
 #
 # DEMO=NAME picks the demo program (default demo-memfd, tests/vm/demo/);
 # DEMO_MIB=N sets the memfd size for demo-memfd (default 512).
+# The whole script is one block: bash parses it before running it, so an
+# edit of this file while it runs cannot derail the run.
+{
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,3 +41,5 @@ else
 	grep -E '^not ok - |^    ' <<<"$out"
 fi
 exit $rc
+exit
+}

@@ -29,6 +29,9 @@
 # Environment: CORRUPT=1 adds hugelive.corrupt=1; EXTRA_CMDLINE is appended;
 # HUGELIVE_KVM=1 uses KVM if a probe boot with it succeeds (TCG otherwise);
 # HUGELIVE_LOGDIR overrides build/logs.
+# The whole script is one block: bash parses it before running it, so an
+# edit of this file while it runs cannot derail the run.
+{
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -200,3 +203,5 @@ grep '^not ok ' <<<"$tap" | sed 's/^/    /' || true
 echo "    --- last 40 lines of $LOG ---"
 tail -n 40 "$LOG" | tr -d '\r' | sed 's/^/    | /'
 exit 1
+exit
+}
