@@ -438,6 +438,26 @@ def write_plot_data(out, summary):
             f.write('"%s" %s\n' % (lab, ' '.join('%g' % (v / 1e3) for v in vals)))
 
 
+def update_doc(out):
+    """Put summary.md between the bench markers of docs/performance.md (only
+    for the default results directory)."""
+    top = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
+    if os.path.abspath(out) != os.path.join(top, 'bench', 'results'):
+        return
+    doc = os.path.join(top, 'docs', 'performance.md')
+    if not os.path.exists(doc):
+        return
+    text = open(doc).read()
+    b, e = '<!-- bench:begin -->', '<!-- bench:end -->'
+    if b not in text or e not in text:
+        return
+    with open(os.path.join(out, 'summary.md')) as f:
+        table = f.read()
+    text = text[:text.index(b) + len(b)] + '\n' + table + text[text.index(e):]
+    with open(doc, 'w') as f:
+        f.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('logdir')
@@ -487,6 +507,7 @@ def main():
                    'agreement_with_previous': agree}, f, indent=1)
     write_md(os.path.join(a.out, 'summary.md'), meta, summary, t, agree)
     write_plot_data(a.out, summary)
+    update_doc(a.out)
     print(open(os.path.join(a.out, 'summary.md')).read())
 
 
