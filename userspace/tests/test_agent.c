@@ -550,6 +550,14 @@ static void t_update(const char *kernel)
 	s = status();
 	ok(s && !strcmp(hl_jstr(s, "boot"), "updated") && hl_jint(s, "incoming_sessions", 0) == 2,
 	   "agent restored its bookkeeping and retrieved both sessions");
+	{
+		struct json_object *lu = NULL;
+
+		ok(s && json_object_object_get_ex(s, "last_update", &lu) && lu &&
+		   !strcmp(hl_jstr(lu, "result") ? hl_jstr(lu, "result") : "", "kexec") &&
+		   hl_jint(lu, "id", 0) >= 1 && strstr(hl_jstr(lu, "message") ? hl_jstr(lu, "message") : "", kernel),
+		   "status after the update names the update that booted it (last_update kexec)");
+	}
 	json_object_put(s);
 	ok(as_nobody(nobody_after) == 0, "after update: uid %d cannot take root's session but gets its own fd back", NOBODY);
 	hl_connect(sock, &c);

@@ -546,13 +546,19 @@ static void update_kexec(struct agent *a)
 	if (lost)
 		LOGI(a, "%d unfinished session(s) from the previous kernel will not survive this update", lost);
 	progress(a, "kexec", "all clients ready; saving agent state");
+	{
+		char m[sizeof(a->update_kernel) + 32];
+
+		/* before the state write: the next kernel's agent reports it */
+		snprintf(m, sizeof(m), "kexec into %s", a->update_kernel);
+		set_last_update(a, "kexec", 0, m);
+	}
 	rc = state_write(a, "kexec");
 	if (rc < 0) {
 		a->in_barrier = true; /* clients prepared: they must get resume */
 		return update_cancel(a, -rc, "cannot save agent state: %s", strerror(-rc));
 	}
 	progress(a, "kexec", "rebooting into the new kernel");
-	set_last_update(a, "kexec", 0, "rebooting into the new kernel");
 	/* Progress packets are small: they are in the socket buffer by now. */
 	rc = a->be.kexec_reboot(&a->be, a->dev);
 	if (rc < 0) {

@@ -138,6 +138,8 @@ struct json_object *state_to_json(struct agent *a, const char *reason, bool for_
 	json_object_object_add(o, "boot", json_object_new_string(
 		a->boot == BOOT_UPDATED ? "updated" : a->boot == BOOT_RESTARTED ? "restarted" : "fresh"));
 	json_object_object_add(o, "next_update_id", json_object_new_int64((int64_t)a->next_update_id));
+	if (a->last_update)
+		json_object_object_add(o, "last_update", json_object_get(a->last_update));
 	if (a->claim_deadline_ms)
 		json_object_object_add(o, "claim_deadline", json_object_new_int64(
 			hl_wall_s() + (a->claim_deadline_ms - hl_now_ms()) / 1000));
@@ -333,6 +335,14 @@ int state_restore_sessions(struct agent *a, struct json_object *st, bool after_k
 		return 0;
 	if (hl_jint(st, "next_update_id", 0) > 0)
 		a->next_update_id = (uint64_t)hl_jint(st, "next_update_id", 1);
+	{
+		struct json_object *lu;
+
+		/* the result of the update that booted us (or of the last one before a restart) */
+		if (!a->last_update && json_object_object_get_ex(st, "last_update", &lu) &&
+		    json_object_is_type(lu, json_type_object))
+			a->last_update = json_object_get(lu);
+	}
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct session *s = session_from_json(json_object_array_get_idx(arr, i));
 		char tag[160];
