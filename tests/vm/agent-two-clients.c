@@ -15,7 +15,8 @@
  *        --reuse-cmdline --append hugelive.gen=1`: preflight, load,
  *        barrier (each service writes the update id and a stamp into its
  *        header page, then answers ready), kexec.
- * gen 1: start hugelived: boot "updated", both sessions incoming. Each
+ * gen 1: start hugelived: boot "updated", both sessions incoming, status
+ *        names the update that booted the kernel. Each
  *        service (again its own process) lists, retrieves token 1 (the
  *        reply says hugetlb or not), verifies the header written at prepare
  *        and every word of the pattern, finishes the session; a retrieve
@@ -80,6 +81,13 @@ static void gen1(void)
 	rc = ag_status(out, sizeof(out));
 	hl_ok(rc == 0 && ag_jis(out, "boot", "updated") && ag_jint(out, "incoming_sessions", -1) == 2,
 	      "status: boot updated, 2 incoming sessions (exit %d)", rc);
+	{
+		const char *lu = ag_jfind(out, "last_update");
+
+		hl_ok(lu && ag_jis(lu, "result", "kexec") && ag_jint(lu, "id", -1) == 1 &&
+		      ag_contains(lu, "kexec into /boot/bzImage"),
+		      "status: last_update names the update that booted this kernel (update 1, kexec)");
+	}
 	rc = ag_run(out, sizeof(out), -1, "hugelivectl sessions --all");
 	hl_ok(rc == 0 && ag_contains(out, "svc-huge") && ag_contains(out, "svc-plain") &&
 	      !ag_contains(out, "outgoing"),

@@ -313,7 +313,7 @@ static inline int ag_run_as(int uid, char *out, size_t outlen, int fd3, int time
 				dup2(fd3, 3);
 			fcntl(3, F_SETFD, 0);
 		}
-		if (uid >= 0 && (setgid((gid_t)uid) || setuid((uid_t)uid)))
+		if (uid >= 0 && (setgroups(0, NULL) || setgid((gid_t)uid) || setuid((uid_t)uid)))
 			_exit(126);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
@@ -415,11 +415,6 @@ static inline const char *ag_line_with(const char *text, const char *needle)
 	e = strchr(p, '\n');
 	snprintf(l, sizeof(l), "%.*s", (int)(e ? e - b : (long)strlen(b)), b);
 	return l;
-}
-
-static inline long long ag_read_ll(const char *path)
-{
-	return hl_read_ll(path);
 }
 
 /* pid of a process whose argv has words containing a and b (if not NULL), or -1 */
