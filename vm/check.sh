@@ -5,7 +5,8 @@
 #   vm/check.sh --selftest-only  harness self-tests only
 #   vm/check.sh --run NAME [--flavour debug|vm]   one scenario, verbose
 #
-# VM scenarios are every tests/vm/*.c, run with the debug kernel. Output:
+# VM scenarios are every tests/vm/*.c, run with the debug kernel,
+# $HUGELIVE_JOBS at a time (default nproc). Output:
 # one TAP-ish line per item (scenario details indented), then exactly
 # "N passed, N failed". Exit status 0 only when nothing failed.
 # The whole script is one block: bash parses it before running it, so an
@@ -63,38 +64,83 @@ if [ $MODE = one ]; then
 	exit $rc
 fi
 
-# ---- harness self-tests (the harness must be able to fail) ----
-# 1. A word flipped after retrieve must fail memfd-3gen, naming its offset.
-out=$(CORRUPT=1 run -q -n selftest-corrupt memfd-3gen 2>&1); rc=$?
-if [ $rc != 0 ] && grep -q 'not ok .*first bad offset 0x7654320 ' <<<"$out"; then
-	grep -m1 'first bad offset' <<<"$out" | indent
-	verdict 0 "selftest: CORRUPT=1 fails memfd-3gen naming the flipped word 0x7654320"
-else
-	indent <<<"$out"
-	verdict 1 "selftest: CORRUPT=1 fails memfd-3gen naming the flipped word 0x7654320"
-fi
-# 2. A guest that never reports is killed at its timeout, with the log tail.
-out=$(run -q selftest-hang 2>&1); rc=$?
-if [ $rc != 0 ] && grep -q 'reason: timeout: killed after' <<<"$out" &&
-   grep -q -- '--- last 40 lines of' <<<"$out" && grep -q 'selftest-hang: sleeping forever' <<<"$out"; then
-	grep -E 'not ok|reason:' <<<"$out" | indent
-	verdict 0 "selftest: hanging guest is killed at its timeout and reported with the log tail"
-else
-	indent <<<"$out"
-	verdict 1 "selftest: hanging guest is killed at its timeout and reported with the log tail"
+# ---- VM items: harness self-tests, then every tests/vm/*.c ----
+# They run HUGELIVE_JOBS at a time (default: the number of CPUs; a TCG
+# guest mostly keeps one host CPU busy) and are reported in order as they
+# finish. Timeouts are scaled by the number of parallel jobs.
+JOBS=${HUGELIVE_JOBS:-$(nproc)}
+[ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=1
+export HUGELIVE_TIMEOUT_SCALE=${HUGELIVE_TIMEOUT_SCALE:-$JOBS}
+TMPD=$(mktemp -d)
+trap 'rm -rf "$TMPD"' EXIT
+
+items=()   # "kind name": kind is corrupt, hang or scenario
+items+=("corrupt memfd-3gen" "hang selftest-hang")
+if [ $MODE = all ]; then
+	for src in tests/vm/*.c; do items+=("scenario $src"); done
 fi
 
-# ---- VM scenarios ----
-if [ $MODE = all ]; then
-	for src in tests/vm/*.c; do
-		name=$(basename "$src" .c)
-		out=$(run "$src" 2>&1); rc=$?
+start_item() {  # start_item INDEX
+	local kind=${items[$1]%% *} arg=${items[$1]#* }
+	(
+		case $kind in
+		corrupt)  CORRUPT=1 run -q -n selftest-corrupt "$arg" ;;
+		hang)     run -q -t 40 "$arg" ;;
+		scenario) run "$arg" ;;
+		esac >"$TMPD/$1.out" 2>&1
+		echo $? >"$TMPD/$1.rc.tmp"
+		mv "$TMPD/$1.rc.tmp" "$TMPD/$1.rc"
+	) &
+}
+
+judge_item() {  # judge_item INDEX: print and count the result
+	local kind=${items[$1]%% *} arg=${items[$1]#* } out rc desc
+	out=$(cat "$TMPD/$1.out"); rc=$(cat "$TMPD/$1.rc")
+	case $kind in
+	corrupt)
+		# A word flipped after retrieve must fail memfd-3gen, naming its offset.
+		desc="selftest: CORRUPT=1 fails memfd-3gen naming the flipped word 0x7654320"
+		if [ "$rc" = 1 ] && grep -q 'not ok .*first bad offset 0x7654320 ' <<<"$out"; then
+			grep -m1 'first bad offset' <<<"$out" | indent; verdict 0 "$desc"
+		else
+			indent <<<"$out"; verdict 1 "$desc"
+		fi ;;
+	hang)
+		# A guest that never reports is killed at its timeout, with the log tail.
+		desc="selftest: hanging guest is killed at its timeout and reported with the log tail"
+		if [ "$rc" = 1 ] && grep -q 'reason: timeout: killed after' <<<"$out" &&
+		   grep -q -- '--- last 40 lines of' <<<"$out" &&
+		   grep -q 'selftest-hang: sleeping forever' <<<"$out"; then
+			grep -E 'not ok|reason:' <<<"$out" | indent; verdict 0 "$desc"
+		else
+			indent <<<"$out"; verdict 1 "$desc"
+		fi ;;
+	scenario)
 		# run-scenario prints the scenario's TAP lines indented, then its verdict.
 		grep -v -E '^(not )?ok - ' <<<"$out"
 		desc=$(grep -E '^(not )?ok - ' <<<"$out" | tail -n1 | sed -E 's/^(not )?ok - //')
-		verdict $rc "vm: ${desc:-$name}"
+		[ "$rc" = 0 ] || rc=1
+		verdict "$rc" "vm: ${desc:-$(basename "$arg" .c)}" ;;
+	esac
+}
+
+next=0 printed=0 running=0
+while [ $printed -lt ${#items[@]} ]; do
+	while [ $next -lt ${#items[@]} ] && [ $running -lt "$JOBS" ]; do
+		start_item $next
+		# The hanging guest idles: it does not take a job slot.
+		[ "${items[$next]%% *}" = hang ] || running=$((running + 1))
+		next=$((next + 1))
 	done
-fi
+	wait -n 2>/dev/null || true
+	running=0
+	for ((k = printed; k < next; k++)); do
+		[ -f "$TMPD/$k.rc" ] || [ "${items[$k]%% *}" = hang ] || running=$((running + 1))
+	done
+	while [ $printed -lt $next ] && [ -f "$TMPD/$printed.rc" ]; do
+		judge_item $printed; printed=$((printed + 1))
+	done
+done
 
 echo "# make check took $(( $(date +%s) - t0 ))s (logs in build/logs/)"
 echo "$passed passed, $failed failed"

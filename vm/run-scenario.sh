@@ -28,7 +28,8 @@
 # blanks (e.g. a virtio disk: -drive file=disk.img,format=raw,if=virtio).
 # Environment: CORRUPT=1 adds hugelive.corrupt=1; EXTRA_CMDLINE is appended;
 # HUGELIVE_KVM=1 uses KVM if a probe boot with it succeeds (TCG otherwise);
-# HUGELIVE_LOGDIR overrides build/logs.
+# HUGELIVE_LOGDIR overrides build/logs; HUGELIVE_TIMEOUT_SCALE multiplies
+# the metadata timeout (make check sets it to its number of parallel jobs).
 # The whole script is one block: bash parses it before running it, so an
 # edit of this file while it runs cannot derail the run.
 {
@@ -72,12 +73,18 @@ while [[ $rest =~ $re ]]; do
 	*) ;;  # unknown keys are for the scenario's own use
 	esac
 done
-[ -n "$TMO" ] && M_timeout=$TMO
+if [ -n "$TMO" ]; then
+	M_timeout=$TMO
+elif [ -n "${HUGELIVE_TIMEOUT_SCALE:-}" ]; then
+	# Several guests share the host (parallel make check): more time each.
+	M_timeout=$(awk -v t="$M_timeout" -v s="$HUGELIVE_TIMEOUT_SCALE" 'BEGIN { printf "%d", t * s }')
+fi
 
 if [ -z "$INITRD" ]; then
 	# A small initramfs per scenario and kernel: busybox, this program, the
 	# kernel to kexec into, and the programs asked for (userspace=, bins=).
 	BIN=$TOP/build/vm/scenarios/$NAME
+	make -s --no-print-directory -C "$TOP" "$BIN" >&2 || { echo "run-scenario: cannot build $BIN" >&2; exit 2; }
 	[ -x "$BIN" ] || { echo "run-scenario: $BIN not built (make vm-bins)" >&2; exit 2; }
 	INITRD=$TOP/build/vm/initramfs/$NAME-$(basename "$(dirname "$KERNEL")").cpio
 	extra=()
