@@ -66,8 +66,8 @@ fi
 
 # ---- VM items: harness self-tests, then every tests/vm/*.c ----
 # They run HUGELIVE_JOBS at a time (default: the number of CPUs; a TCG
-# guest mostly keeps one host CPU busy) and are reported in order as they
-# finish. Timeouts are scaled by the number of parallel jobs.
+# guest mostly keeps one host CPU busy), longest first, and are reported as
+# they finish. Timeouts are scaled by the number of parallel jobs.
 JOBS=${HUGELIVE_JOBS:-$(nproc)}
 [ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=1
 export HUGELIVE_TIMEOUT_SCALE=${HUGELIVE_TIMEOUT_SCALE:-$JOBS}
@@ -77,7 +77,13 @@ trap 'rm -rf "$TMPD"' EXIT
 items=()   # "kind name": kind is corrupt, hang or scenario
 items+=("corrupt memfd-3gen" "hang selftest-hang")
 if [ $MODE = all ]; then
-	for src in tests/vm/*.c; do items+=("scenario $src"); done
+	# Longest first (by the last run's time, build/logs/NAME.secs; new
+	# scenarios count as long), so the slowest one does not start last.
+	while read -r _ src; do items+=("scenario $src"); done < <(
+		for src in tests/vm/*.c; do
+			t=$(cat "build/logs/$(basename "$src" .c).secs" 2>/dev/null || echo 120)
+			echo "${t%.*} $src"
+		done | sort -k1,1nr -k2,2)
 fi
 
 start_item() {  # start_item INDEX
@@ -124,7 +130,9 @@ judge_item() {  # judge_item INDEX: print and count the result
 	esac
 }
 
+# Results are printed as items finish.
 next=0 printed=0 running=0
+declare -A done_=()
 while [ $printed -lt ${#items[@]} ]; do
 	while [ $next -lt ${#items[@]} ] && [ $running -lt "$JOBS" ]; do
 		start_item $next
@@ -134,11 +142,13 @@ while [ $printed -lt ${#items[@]} ]; do
 	done
 	wait -n 2>/dev/null || true
 	running=0
-	for ((k = printed; k < next; k++)); do
-		[ -f "$TMPD/$k.rc" ] || [ "${items[$k]%% *}" = hang ] || running=$((running + 1))
-	done
-	while [ $printed -lt $next ] && [ -f "$TMPD/$printed.rc" ]; do
-		judge_item $printed; printed=$((printed + 1))
+	for ((k = 0; k < next; k++)); do
+		[ -z "${done_[$k]:-}" ] || continue
+		if [ -f "$TMPD/$k.rc" ]; then
+			judge_item $k; done_[$k]=1; printed=$((printed + 1))
+		elif [ "${items[$k]%% *}" != hang ]; then
+			running=$((running + 1))
+		fi
 	done
 done
 

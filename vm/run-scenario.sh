@@ -155,6 +155,7 @@ qrc=$?
 set -e
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 secs=$((ms / 1000)).$(( (ms % 1000) / 100 ))
+echo "$secs" >"$LOGDIR/$LOGNAME_.secs"
 
 touch "$RES" "$LOG"
 R=$(tr -d '\r' <"$RES")
