@@ -143,6 +143,7 @@ int hl_target_uid(uid_t caller, bool has_uid, uint32_t uid, uint32_t *target);
 int state_init(struct agent *a);			/* create own session + memfd */
 int state_write(struct agent *a, const char *reason);
 struct json_object *state_to_json(struct agent *a, const char *reason, bool for_kexec);
+struct json_object *session_fds_json(const struct session *s);
 int state_read_fd(int mfd, struct json_object **out);	/* parse a state memfd */
 int state_restore_sessions(struct agent *a, struct json_object *st, bool after_kexec);
 int state_encode_slot(char *mem, size_t cap, uint64_t seq, const char *json, size_t len, int slot);

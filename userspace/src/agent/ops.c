@@ -100,23 +100,13 @@ static void session_close(struct agent *a, struct session *s)
 static struct json_object *session_json(const struct session *s)
 {
 	struct json_object *o = json_object_new_object();
-	struct json_object *fds = json_object_new_array();
 
 	json_object_object_add(o, "name", json_object_new_string(s->name));
 	json_object_object_add(o, "uid", json_object_new_int64(s->uid));
 	json_object_object_add(o, "kname", json_object_new_string(s->kname));
 	json_object_object_add(o, "state", json_object_new_string(s->incoming ? "incoming" : "outgoing"));
 	json_object_object_add(o, "created", json_object_new_int64(s->created));
-	for (size_t i = 0; i < s->nfds; i++) {
-		struct json_object *f = json_object_new_object();
-
-		json_object_object_add(f, "token", json_object_new_int64((int64_t)s->fds[i].token));
-		json_object_object_add(f, "label", json_object_new_string(s->fds[i].label));
-		json_object_object_add(f, "hugetlb", json_object_new_boolean(s->fds[i].hugetlb));
-		json_object_object_add(f, "retrieved", json_object_new_boolean(s->fds[i].retrieved));
-		json_object_array_add(fds, f);
-	}
-	json_object_object_add(o, "fds", fds);
+	json_object_object_add(o, "fds", session_fds_json(s));
 	return o;
 }
 

@@ -20,6 +20,23 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* The fds of a session as a JSON array: used on the wire and in the state. */
+struct json_object *session_fds_json(const struct session *s)
+{
+	struct json_object *fds = json_object_new_array();
+
+	for (size_t i = 0; i < s->nfds; i++) {
+		struct json_object *f = json_object_new_object();
+
+		json_object_object_add(f, "token", json_object_new_int64((int64_t)s->fds[i].token));
+		json_object_object_add(f, "label", json_object_new_string(s->fds[i].label));
+		json_object_object_add(f, "hugetlb", json_object_new_boolean(s->fds[i].hugetlb));
+		json_object_object_add(f, "retrieved", json_object_new_boolean(s->fds[i].retrieved));
+		json_object_array_add(fds, f);
+	}
+	return fds;
+}
+
 #define SLOT_HDR 32
 #define STATE_MIN_CAP (256 * 1024)
 #define STATE_MAX_CAP (64 * 1024 * 1024)
@@ -146,23 +163,14 @@ struct json_object *state_to_json(struct agent *a, const char *reason, bool for_
 	for (struct session *s = a->sessions; s; s = s->next) {
 		if (for_kexec && s->incoming)
 			continue; /* unfinished incoming sessions do not survive a kexec */
-		struct json_object *e = json_object_new_object(), *fds = json_object_new_array();
+		struct json_object *e = json_object_new_object();
 
 		json_object_object_add(e, "name", json_object_new_string(s->name));
 		json_object_object_add(e, "uid", json_object_new_int64(s->uid));
 		json_object_object_add(e, "kname", json_object_new_string(s->kname));
 		json_object_object_add(e, "dir", json_object_new_string(s->incoming ? "in" : "out"));
 		json_object_object_add(e, "created", json_object_new_int64(s->created));
-		for (size_t i = 0; i < s->nfds; i++) {
-			struct json_object *f = json_object_new_object();
-
-			json_object_object_add(f, "token", json_object_new_int64((int64_t)s->fds[i].token));
-			json_object_object_add(f, "label", json_object_new_string(s->fds[i].label));
-			json_object_object_add(f, "hugetlb", json_object_new_boolean(s->fds[i].hugetlb));
-			json_object_object_add(f, "retrieved", json_object_new_boolean(s->fds[i].retrieved));
-			json_object_array_add(fds, f);
-		}
-		json_object_object_add(e, "fds", fds);
+		json_object_object_add(e, "fds", session_fds_json(s));
 		json_object_array_add(arr, e);
 	}
 	json_object_object_add(o, "sessions", arr);
