@@ -5,7 +5,9 @@
 # QEMU, and lets the demo preserve memory, kexec into the next kernel,
 # retrieve and verify it. Prints the demo's report.
 #
-# DEMO=NAME picks the demo program (default demo-memfd, tests/vm/demo/);
+# DEMO=NAME picks the demo program (tests/vm/demo/): demo-agent (default;
+# hugetlb memory of a client service carried by hugelived and
+# `hugelivectl update`) or demo-memfd (a shmem memfd, raw /dev/liveupdate);
 # DEMO_MIB=N sets the memfd size for demo-memfd (default 512).
 # The whole script is one block: bash parses it before running it, so an
 # edit of this file while it runs cannot derail the run.
@@ -14,14 +16,14 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
-DEMO=${DEMO:-demo-memfd}
+DEMO=${DEMO:-demo-agent}
 t0=$(date +%s)
 
 KERNEL=$(scripts/build-kernel.sh vm)
 xcmd=
 [ -n "${DEMO_MIB:-}" ] && xcmd="hugelive.demo_mib=$DEMO_MIB"
 
-echo "hugelive demo: live update of the VM's kernel by kexec, memory carried through /dev/liveupdate"
+echo "hugelive demo ($DEMO): live update of the VM's kernel by kexec, memory carried through /dev/liveupdate"
 echo "  kernel: $KERNEL"
 echo "  VM:     QEMU TCG, console log build/logs/demo.log, results build/logs/demo.results"
 set +e
