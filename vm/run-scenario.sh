@@ -117,10 +117,10 @@ CMDLINE="console=ttyS0 kho=on liveupdate=on panic=-1 hugelive.scenario=$NAME hug
 ACCEL=(-accel tcg -cpu max)
 if [ "${HUGELIVE_KVM:-0}" = 1 ]; then
 	probe=$LOGDIR/kvm-probe
-	if [ -w /dev/kvm ] && timeout -k 2 30 qemu-system-x86_64 -accel kvm -cpu host -m 256 -smp 1 \
+	if [ -w /dev/kvm ] && ( timeout -k 2 30 qemu-system-x86_64 -accel kvm -cpu host -m 256 -smp 1 \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-kernel "$KERNEL" -initrd "$INITRD" -serial "file:$probe.log" -serial "file:$probe.results" \
-		-append "console=ttyS0 panic=-1 hugelive.scenario=probe" </dev/null >/dev/null 2>&1 &&
+		-append "console=ttyS0 panic=-1 hugelive.scenario=probe" </dev/null >/dev/null 2>&1 ) 2>/dev/null &&
 	   grep -q 'HUGELIVE probe ok' "$probe.results" 2>/dev/null; then
 		ACCEL=(-accel kvm -cpu host)
 	else
