@@ -120,7 +120,7 @@ if [ "${HUGELIVE_KVM:-0}" = 1 ]; then
 	if [ -w /dev/kvm ] && ( timeout -k 2 30 qemu-system-x86_64 -accel kvm -cpu host -m 256 -smp 1 \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-kernel "$KERNEL" -initrd "$INITRD" -serial "file:$probe.log" -serial "file:$probe.results" \
-		-append "console=ttyS0 panic=-1 hugelive.scenario=probe" </dev/null >/dev/null 2>&1 ) 2>/dev/null &&
+		-append "console=ttyS0 panic=-1 hugelive.scenario=probe" </dev/null >/dev/null 2>&1; exit $? ) 2>/dev/null &&
 	   grep -q 'HUGELIVE probe ok' "$probe.results" 2>/dev/null; then
 		ACCEL=(-accel kvm -cpu host)
 	else
