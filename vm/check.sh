@@ -77,11 +77,13 @@ trap 'rm -rf "$TMPD"' EXIT
 items=()   # "kind name": kind is corrupt, hang or scenario
 items+=("corrupt memfd-3gen" "hang selftest-hang")
 if [ $MODE = all ]; then
-	# Longest first (by the last run's time, build/logs/NAME.secs; new
-	# scenarios count as long), so the slowest one does not start last.
+	# Longest first (by the last run's time, build/logs/NAME.secs, or else
+	# by the metadata timeout), so the slowest one does not start last.
 	while read -r _ src; do items+=("scenario $src"); done < <(
 		for src in tests/vm/*.c; do
-			t=$(cat "build/logs/$(basename "$src" .c).secs" 2>/dev/null || echo 120)
+			t=$(cat "build/logs/$(basename "$src" .c).secs" 2>/dev/null ||
+			    grep -m1 -o 'hugelive-scenario:.*timeout=[0-9]*' "$src" | grep -o '[0-9]*$' ||
+			    echo 120)
 			echo "${t%.*} $src"
 		done | sort -k1,1nr -k2,2)
 fi
