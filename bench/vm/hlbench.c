@@ -386,7 +386,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 {
 	const struct step *st = &steps[idx];
 	uint64_t size = st->mib << 20, psz = page_of(st->kind);
-	uint64_t t0, t_ret, t_map, t_touch, t_read, t_fin;
+	uint64_t t0, t_d0, t_ret, t_map, t_touch, t_read, t_fin;
 	long long rf0 = hl_luo_stat("restored_folios");
 	long long hvo0 = hl_luo_stat("restored_hvo_folios");
 	int sess = -1, sfd = -1, dfd = -1;
@@ -400,6 +400,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 		if (ag_call(-1, &sfd, "\"op\":\"retrieve\",\"session\":\"%s\",\"token\":%d",
 			    SESSION, TOK_STAMP))
 			hl_bail("agent retrieve stamp");
+		t_d0 = __rdtsc();
 		if (st->kind != 'n' &&
 		    ag_call(-1, &dfd, "\"op\":\"retrieve\",\"session\":\"%s\",\"token\":%d",
 			    SESSION, TOK_DATA))
@@ -409,6 +410,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 		if (sess < 0)
 			hl_bail("retrieve session: %s", strerror(errno));
 		sfd = hl_luo_retrieve_fd(sess, TOK_STAMP);
+		t_d0 = __rdtsc();
 		if (st->kind != 'n')
 			dfd = hl_luo_retrieve_fd(sess, TOK_DATA);
 	}
@@ -483,7 +485,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 		uint64_t ready_tsc = agent_mode ? bi->agent_tsc : bi->prog_tsc;
 
 		hl_report("bench mode=%s step=%d kind=%s mib=%llu rep_key=%s:%llu "
-			  "retrieve_ms=%.3f map_ms=%.3f touch_ms=%.3f read_ms=%.3f finish_ms=%.3f "
+			  "retrieve_ms=%.3f retrieve_fd_ms=%.3f map_ms=%.3f touch_ms=%.3f read_ms=%.3f finish_ms=%.3f "
 			  "quiesce_to_call_ms=%.3f call_to_entry_ms=%.3f entry_to_init_ms=%.3f "
 			  "init_to_prog_ms=%.3f prog_to_ready_ms=%.3f ready_to_mapped_ms=%.3f "
 			  "blackout_ms=%.3f blackout_read_ms=%.3f restored_folios=%lld restored_hvo=%lld "
@@ -491,7 +493,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 			  agent_mode ? "agent" : "direct", idx, kind_name(st->kind),
 			  (unsigned long long)st->mib, kind_name(st->kind),
 			  (unsigned long long)st->mib,
-			  ms(t0, t_ret), ms(t_ret, t_map), ms(t_map, t_touch),
+			  ms(t0, t_ret), ms(t_d0, t_ret), ms(t_ret, t_map), ms(t_map, t_touch),
 			  ms(t_touch, t_read), ms(tf0, t_fin),
 			  ms(spc.quiesce_tsc, spc.call_tsc), ms(spc.call_tsc, entry_tsc),
 			  init_ms, init_ms >= 0 ? prog_ms - init_ms : -1,
