@@ -31,7 +31,7 @@ SCEN_BIN  := $(patsubst tests/vm/%.c,$(VMBUILD)/scenarios/%,$(SCEN_SRC))
 SELF_BIN  := $(patsubst tests/vm/selftest/%.c,$(VMBUILD)/scenarios/%,$(SELF_SRC))
 DEMO_BIN  := $(patsubst tests/vm/demo/%.c,$(VMBUILD)/scenarios/%,$(DEMO_SRC))
 
-.PHONY: all deps kernel fetch vm-bins demo check selftest run export-patches clean userspace bench
+.PHONY: all deps kernel fetch vm-bins vm-progs demo check selftest run export-patches clean userspace bench
 
 all: vm-bins
 
@@ -78,7 +78,14 @@ $(VMBUILD)/kselftest/%: $(KSFT_DIR)/%.c $(VMBUILD)/kselftest/lu_utils.o $(UAPI_H
 	$(CC) $(KSFT_CFLAGS) -O2 -Wall -Wno-unused-function -static -I$(VMBUILD)/include \
 		-I$(KSFT_DIR)/lib/include -o $@ $< $(VMBUILD)/kselftest/lu_utils.o
 
-vm-bins: $(SCEN_BIN) $(SELF_BIN) $(DEMO_BIN) $(KSFT_BIN)
+# build/linux must exist and carry the current series before make looks at
+# rules whose sources live in it (the kselftests, the uapi header): fetch
+# first (a no-op when up to date), then a sub-make.
+vm-bins:
+	@scripts/fetch-kernel.sh
+	@$(MAKE) -s --no-print-directory vm-progs
+
+vm-progs: $(SCEN_BIN) $(SELF_BIN) $(DEMO_BIN) $(KSFT_BIN)
 
 # Userspace programs (owned by userspace/): built if there is a Makefile,
 # and everything in userspace/build/bin goes into the VM's /usr/local/bin.
