@@ -1,18 +1,18 @@
 #!/bin/bash
 # hugelive benchmarks: the body of "make bench".
 #
-#   bench/run.sh [-q]            the full matrix (see PLAN below), ~20 min under TCG
+#   bench/run.sh                 the full matrix, 18-23 min under TCG on 2 cores
 #   BENCH_QUICK=1 bench/run.sh   a small matrix to try the machinery (~3 min)
 #
 # Boots QEMU (TCG) VM "chains" with the vm kernel; in each chain the
 # benchmark program (bench/vm/hlbench.c) preserves a memfd of one kind and
 # size per generation, kexecs, and the next generation retrieves, maps and
-# verifies it (see that file). A chain with the agent (hugelived) measures
-# the blackout breakdown; two plain QEMU boots per repetition give the
+# verifies it (see that file). Two chains through the agent (hugelived)
+# measure the blackout breakdown; two plain QEMU boots per repetition give the
 # no-preservation baseline (a virtio disk, written, rebooted, read back).
 # Raw "report:" lines land in build/bench/logs; bench/collect.py turns them
-# into bench/results/{results.csv,results.json,summary.csv,summary.md} and
-# bench/plot.sh into PNGs.
+# into bench/results/{results.csv,results.json,summary.csv,summary.md} (and
+# the table in docs/performance.md), bench/plot.sh into PNGs.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
