@@ -54,7 +54,7 @@ if [ -f "$IMG" ]; then echo "$IMG"; exit 0; fi
 
 echo "build-kernel: building $FLAVOUR kernel (key $key) in $OBJ" >&2
 # What went into the key besides the series, to explain unexpected rebuilds.
-extra=$(git -C "$LINUX" ls-files --others | grep -v '^\.hugelive-stamp$' | head -n 5 | tr '\n' ' ')
+extra=$(git -C "$LINUX" ls-files --others | { grep -v '^\.hugelive-stamp$' || true; } | head -n 5 | tr '\n' ' ')
 echo "build-kernel: diff against baseline: $(git -C "$LINUX" diff --shortstat baseline)${extra:+; untracked: $extra}" >&2
 start=$(date +%s)
 {
