@@ -90,16 +90,26 @@ fi
 
 start_item() {  # start_item INDEX
 	local kind=${items[$1]%% *} arg=${items[$1]#* }
+	local cmd
+	case $kind in
+	corrupt)  cmd=(env CORRUPT=1 vm/run-scenario.sh -q -n selftest-corrupt "$arg") ;;
+	hang)     cmd=(vm/run-scenario.sh -q -t 40 "$arg") ;;
+	scenario) cmd=(vm/run-scenario.sh "$arg") ;;
+	esac
 	(
-		case $kind in
-		corrupt)  CORRUPT=1 run -q -n selftest-corrupt "$arg" ;;
-		hang)     run -q -t 40 "$arg" ;;
-		scenario) run "$arg" ;;
-		esac >"$TMPD/$1.out" 2>&1
+		# A simple command: $! is run-scenario itself, so TERM reaches it.
+		"${cmd[@]}" >"$TMPD/$1.out" 2>&1 &
+		rpid=$!
+		trap 'kill -TERM $rpid 2>/dev/null; wait $rpid; exit 143' TERM INT HUP
+		wait $rpid
 		echo $? >"$TMPD/$1.rc.tmp"
 		mv "$TMPD/$1.rc.tmp" "$TMPD/$1.rc"
 	) &
+	pids[$1]=$!
 }
+pids=()
+# Stopped (Ctrl-C, a CI timeout): stop every guest still running.
+trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait; rm -rf "$TMPD"; exit 143' TERM INT HUP
 
 judge_item() {  # judge_item INDEX: print and count the result
 	local kind=${items[$1]%% *} arg=${items[$1]#* } out rc desc

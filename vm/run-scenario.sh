@@ -150,8 +150,13 @@ set +e
 timeout -k 5 "$M_timeout" qemu-system-x86_64 "${ACCEL[@]}" -m "$M_mem" "${NUMA[@]}" \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-kernel "$KERNEL" -initrd "$INITRD" -append "$CMDLINE" \
-	-serial "file:$LOG" -serial "file:$RES" ${QEXTRA[@]+"${QEXTRA[@]}"} </dev/null >"$LOGDIR/$LOGNAME_.qemu" 2>&1
+	-serial "file:$LOG" -serial "file:$RES" ${QEXTRA[@]+"${QEXTRA[@]}"} </dev/null >"$LOGDIR/$LOGNAME_.qemu" 2>&1 &
+qpid=$!
+# Interrupted (make check stopped): take the guest down with us.
+trap 'kill -TERM $qpid 2>/dev/null; wait $qpid 2>/dev/null; exit 143' TERM INT HUP
+wait $qpid
 qrc=$?
+trap - TERM INT HUP
 set -e
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 secs=$((ms / 1000)).$(( (ms % 1000) / 100 ))
