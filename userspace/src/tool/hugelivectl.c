@@ -93,6 +93,22 @@ static int call(hl_client *c, struct json_object *req, int fd_in, struct json_ob
 	return 0;
 }
 
+/* Connect, run one request (consumed), disconnect. Returns 0 or exit code. */
+static int call_once(struct json_object *r, struct json_object **reply)
+{
+	hl_client *c;
+	int rc;
+
+	*reply = NULL;
+	if (connect_agent(&c) < 0) {
+		json_object_put(r);
+		return EXIT_NOAGENT;
+	}
+	rc = call(c, r, -1, reply, NULL);
+	hl_disconnect(c);
+	return rc;
+}
+
 static struct json_object *req(const char *op)
 {
 	struct json_object *r = json_object_new_object();
@@ -126,7 +142,6 @@ static bool parse_u64(const char *s, uint64_t *out)
 static int cmd_status(int argc, char **argv)
 {
 	struct json_object *rep, *u, *lu, *rp;
-	hl_client *c;
 	int rc;
 
 	(void)argv;
@@ -134,10 +149,7 @@ static int cmd_status(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (connect_agent(&c) < 0)
-		return EXIT_NOAGENT;
-	rc = call(c, req("status"), -1, &rep, NULL);
-	hl_disconnect(c);
+	rc = call_once(req("status"), &rep);
 	if (rc) {
 		json_object_put(rep);
 		return rc;
@@ -189,7 +201,6 @@ static int cmd_sessions(int argc, char **argv)
 {
 	static const struct option o[] = { { "all", no_argument, NULL, 'a' }, { "uid", required_argument, NULL, 'u' }, { 0 } };
 	struct json_object *r = req("list"), *rep, *arr;
-	hl_client *c;
 	int opt, rc;
 	uint64_t uid;
 
@@ -204,12 +215,7 @@ static int cmd_sessions(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (connect_agent(&c) < 0) {
-		json_object_put(r);
-		return EXIT_NOAGENT;
-	}
-	rc = call(c, r, -1, &rep, NULL);
-	hl_disconnect(c);
+	rc = call_once(r, &rep);
 	if (rc) {
 		json_object_put(rep);
 		return rc;
@@ -413,7 +419,6 @@ static int session_cmd(const char *op, int argc, char **argv)
 	};
 	struct json_object *r = req(op), *rep;
 	bool have = false, all = false;
-	hl_client *c;
 	uint64_t uid;
 	int opt, rc;
 
@@ -437,12 +442,7 @@ static int session_cmd(const char *op, int argc, char **argv)
 		fprintf(stderr, "hugelivectl: %s needs --session%s\n", op, !strcmp(op, "finish") ? " or --all" : "");
 		return EXIT_USAGE;
 	}
-	if (connect_agent(&c) < 0) {
-		json_object_put(r);
-		return EXIT_NOAGENT;
-	}
-	rc = call(c, r, -1, &rep, NULL);
-	hl_disconnect(c);
+	rc = call_once(r, &rep);
 	if (!rc) {
 		if (g_json)
 			print_json(rep);
