@@ -169,6 +169,10 @@ static int gen1(int luo)
 	      hl_luo_stat("restored_hvo_folios") == 257,
 	      "HVO applied to restored pages: %lld of %lld restored folios optimized",
 	      hl_luo_stat("restored_hvo_folios"), hl_luo_stat("restored_folios"));
+	/* Only the 64 struct pages HVO keeps were written per huge page. */
+	hl_ok(hl_luo_stat("restored_struct_pages") == 257 * 64,
+	      "struct pages written at retrieve: %lld (64 per huge page: %d)",
+	      hl_luo_stat("restored_struct_pages"), 257 * 64);
 	expect_kb = 256 * 28 + 4095 * 4;
 	hl_ok(memfree1 - memfree0 >= expect_kb / 3,
 	      "MemFree +%lld kB at retrieve (HVO frees about %lld kB, nothing without it)",
