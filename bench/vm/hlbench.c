@@ -4,8 +4,9 @@
  * chain (bench/run.sh writes the chain's metadata; this file has none).
  *
  * Live-update chains (hugelive.bplan=STEP,STEP,...; STEP = n | m:MiB |
- * h:MiB | g:MiB for nothing, a 4 KiB memfd, a 2 MiB and a 1 GiB hugetlb
- * memfd): generation g retrieves what generation g-1 preserved (step g-1),
+ * h:MiB | g:MiB | H:MiB for nothing, a 4 KiB memfd, a 2 MiB and a 1 GiB
+ * hugetlb memfd, and a 2 MiB hugetlb memfd retrieved with the vmemmap
+ * optimization (HVO) switched off): generation g retrieves what generation g-1 preserved (step g-1),
  * measures, releases it, then preserves step g and kexecs. Every step
  * also preserves a 4 KiB "stamp" memfd that carries the TSC of the moments
  * before the kexec (client quiesced, kexec call) to the next kernel.
@@ -49,9 +50,10 @@ extern char **environ;
 #define TOK_DATA	1
 #define TOK_STAMP	2
 #define MAX_STEPS	64
+#define HVO_SYSCTL	"/proc/sys/vm/hugetlb_optimize_vmemmap"
 
 struct step {
-	char kind;		/* n m h g */
+	char kind;		/* n m h g H */
 	uint64_t mib;
 };
 
@@ -117,13 +119,14 @@ static const char *kind_name(char k)
 	case 'm': return "memfd4k";
 	case 'h': return "hugetlb2m";
 	case 'g': return "hugetlb1g";
+	case 'H': return "hugetlb2m-nohvo";
 	default: return "none";
 	}
 }
 
 static uint64_t page_of(char k)
 {
-	return k == 'h' ? HL_2M : k == 'g' ? HL_1G : 4096;
+	return k == 'h' || k == 'H' ? HL_2M : k == 'g' ? HL_1G : 4096;
 }
 
 static double ms(uint64_t t0, uint64_t t1)
@@ -389,12 +392,15 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 	uint64_t t0, t_d0, t_ret, t_map, t_touch, t_read, t_fin;
 	long long rf0 = hl_luo_stat("restored_folios");
 	long long hvo0 = hl_luo_stat("restored_hvo_folios");
+	long long sp0 = hl_luo_stat("restored_struct_pages");
 	int sess = -1, sfd = -1, dfd = -1;
 	struct stamp_page *sp, spc;
 	uint8_t *p = NULL;
 	struct hl_mismatch mm;
 	bool good = true;
 
+	if (st->kind == 'H' && hl_write_str(HVO_SYSCTL, "0"))
+		hl_bail("%s=0: %s", HVO_SYSCTL, strerror(errno));
 	t0 = __rdtsc();
 	if (agent_mode) {
 		if (ag_call(-1, &sfd, "\"op\":\"retrieve\",\"session\":\"%s\",\"token\":%d",
@@ -415,6 +421,8 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 			dfd = hl_luo_retrieve_fd(sess, TOK_DATA);
 	}
 	t_ret = __rdtsc();
+	if (st->kind == 'H')
+		hl_write_str(HVO_SYSCTL, "1");
 	if (sfd < 0 || (st->kind != 'n' && dfd < 0))
 		hl_bail("retrieve fds: %s", strerror(errno));
 	if (st->kind != 'n') {
@@ -451,6 +459,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 	{
 		long long rf1 = hl_luo_stat("restored_folios");
 		long long hvo1 = hl_luo_stat("restored_hvo_folios");
+		long long sp1 = hl_luo_stat("restored_struct_pages");
 		uint64_t tf0;
 
 		/* Calibration sleeps 100 ms: only after the timed part. */
@@ -489,6 +498,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 			  "quiesce_to_call_ms=%.3f call_to_entry_ms=%.3f entry_to_init_ms=%.3f "
 			  "init_to_prog_ms=%.3f prog_to_ready_ms=%.3f ready_to_mapped_ms=%.3f "
 			  "blackout_ms=%.3f blackout_read_ms=%.3f restored_folios=%lld restored_hvo=%lld "
+			  "struct_pages=%lld "
 			  "call_src=%llu prev_hz=%.0f hz=%.0f",
 			  agent_mode ? "agent" : "direct", idx, kind_name(st->kind),
 			  (unsigned long long)st->mib, kind_name(st->kind),
@@ -499,7 +509,8 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 			  init_ms, init_ms >= 0 ? prog_ms - init_ms : -1,
 			  ms(bi->prog_tsc, ready_tsc), ms(ready_tsc, t_touch),
 			  ms(spc.quiesce_tsc, t_touch), ms(spc.quiesce_tsc, t_read),
-			  rf1 - rf0, hvo1 - hvo0, (unsigned long long)spc.call_src,
+			  rf1 - rf0, hvo1 - hvo0, sp1 - sp0,
+			  (unsigned long long)spc.call_src,
 			  spc.tsc_hz, hz);
 	}
 }
@@ -512,7 +523,8 @@ static int make_data(const struct step *st)
 
 	switch (st->kind) {
 	case 'm': return hl_memfd("bench-data", size, 0);
-	case 'h': return hl_hugetlb_memfd("bench-data", HL_2M, size);
+	case 'h':
+	case 'H': return hl_hugetlb_memfd("bench-data", HL_2M, size);
 	case 'g': return hl_hugetlb_memfd("bench-data", HL_1G, size);
 	}
 	return -1;
