@@ -118,7 +118,7 @@ chain hugetlb1g hugetlb1g "$MEM_G" 900 "$HVO hugepagesz=1G hugepages=$(( ${SIZES
 # a 1 GiB pool cannot be used: after a kexec, preserving a 2 GiB file of
 # 2 MiB pages then fails with ENOMEM; see docs/performance.md.)
 # More repetitions here: a boot's time varies much more than the rest.
-AREPS=${BENCH_AGENT_REPS:-$(( REPS < 5 ? 5 : REPS ))}
+AREPS=${BENCH_AGENT_REPS:-$(( REPS < 7 ? 7 : REPS ))}
 ap2=; ap1=
 for ((r = 0; r < AREPS; r++)); do
 	ap2+="n,h:$AGENT_MIB,"
