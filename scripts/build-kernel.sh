@@ -32,9 +32,9 @@ key=$( {
 	echo "flavour $FLAVOUR"
 	cat "$TOP/build/linux/.hugelive-stamp" 2>/dev/null | cut -d' ' -f1
 	cat "${FRAGS[@]}"
-	# Full blob ids and the default file order: the short ids git prints
-	# grow with the number of objects in the repository, so a fresh
-	# build/linux and an older one would hash the same tree differently.
+	# Full blob ids (the short ids git prints grow with the number of
+	# objects, so a fresh build/linux and an older one would hash the same
+	# tree differently) and the default file order (not the user's config).
 	git -C "$LINUX" diff --binary --full-index -O/dev/null baseline
 	# Debian's source ignores everything at the top level ("/*"), so new
 	# files are untracked *and* ignored: list them without exclude rules.

@@ -14,8 +14,10 @@ PATCHDIR=$TOP/kernel/patches
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# MAINTAINERS first, so checkpatch sees it before the files it covers.
-git -C "$LINUX" format-patch -q --no-signature --zero-commit -O"$TOP/scripts/patch-order" -o "$tmp" baseline..HEAD
+# Plain git format-patch, in git's default file order whatever the user's
+# diff.orderFile says; zero commit ids and no signature so that re-applying
+# the series (new commit ids) does not rewrite the files.
+git -C "$LINUX" format-patch -q --no-signature --zero-commit -O/dev/null -o "$tmp" baseline..HEAD
 mkdir -p "$PATCHDIR"
 rm -f "$PATCHDIR"/*.patch
 : >"$PATCHDIR/series"

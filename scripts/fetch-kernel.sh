@@ -94,9 +94,8 @@ else
 	 && git add -A -f . >/dev/null && git commit -q -m "Debian $WANT_PKG $ver pristine" && git tag baseline)
 fi
 
-# MAINTAINERS first in every diff of this tree (format-patch, show,
-# patch-id), as in kernel/patches/, so checkpatch sees it before new files.
-git -C "$LINUX" config diff.orderFile "$TOP/scripts/patch-order"
+# Trees made by an older version of this script ordered their diffs.
+git -C "$LINUX" config --unset diff.orderFile || true
 
 for p in $(series_files); do
 	if ! git -C "$LINUX" am -q --keep-cr "$PATCHDIR/$p"; then
