@@ -519,6 +519,8 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 
 		/* Kernel entry on the TSC: now minus time since boot. */
 		uint64_t entry_tsc = bi->prog_tsc - (uint64_t)((double)bi->prog_boot_ns * hz / 1e9);
+		/* Reading the counters between the warm-up and the data fd is not timed. */
+		double untimed = ms(tw0, tw1);
 		double init_ms = bi->init_us >= 0 ? (double)bi->init_us / 1e3 : -1;
 		double prog_ms = (double)bi->prog_boot_ns / 1e6;
 		uint64_t ready_tsc = agent_mode ? bi->agent_tsc : bi->prog_tsc;
@@ -533,13 +535,13 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 			  agent_mode ? "agent" : "direct", idx, kind_name(st->kind),
 			  (unsigned long long)st->mib, kind_name(st->kind),
 			  (unsigned long long)st->mib,
-			  ms(t0, t_ret) - ms(tw0, tw1), ms(t_d0, t_ret), ms(t_ret, t_map), ms(t_map, t_touch),
+			  ms(t0, t_ret) - untimed, ms(t_d0, t_ret), ms(t_ret, t_map), ms(t_map, t_touch),
 			  ms(t_touch, t_read), ms(tf0, t_fin),
 			  ms(spc.quiesce_tsc, spc.call_tsc), ms(spc.call_tsc, entry_tsc),
 			  init_ms, init_ms >= 0 ? prog_ms - init_ms : -1,
-			  ms(bi->prog_tsc, ready_tsc), ms(ready_tsc, t_touch) - ms(tw0, tw1),
-			  ms(spc.quiesce_tsc, t_touch) - ms(tw0, tw1),
-			  ms(spc.quiesce_tsc, t_read) - ms(tw0, tw1),
+			  ms(bi->prog_tsc, ready_tsc), ms(ready_tsc, t_touch) - untimed,
+			  ms(spc.quiesce_tsc, t_touch) - untimed,
+			  ms(spc.quiesce_tsc, t_read) - untimed,
 			  rf1 - rf0, hvo1 - hvo0, sp1 - sp0,
 			  (unsigned long long)spc.call_src,
 			  spc.tsc_hz, hz);
