@@ -13,27 +13,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Stubs for the parts of main.c the linked agent objects refer to. */
-void agent_log(struct agent *a, int level, const char *fmt, ...)
-{
-	(void)a;
-	(void)level;
-	(void)fmt;
-}
-void client_send(struct agent *a, struct client *c, struct json_object *obj, int fd)
-{
-	(void)a;
-	(void)c;
-	json_object_put(obj);
-	if (fd >= 0)
-		close(fd);
-}
-void client_drop(struct agent *a, struct client *c)
-{
-	(void)a;
-	(void)c;
-}
-
 static int parse(const char *s, struct hl_req *r)
 {
 	char err[256];

@@ -20,21 +20,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* The fds of a session as a JSON array: used on the wire and in the state. */
-struct json_object *session_fds_json(const struct session *s)
+void state_init_struct(struct persist *p)
 {
-	struct json_object *fds = json_object_new_array();
-
-	for (size_t i = 0; i < s->nfds; i++) {
-		struct json_object *f = json_object_new_object();
-
-		json_object_object_add(f, "token", json_object_new_int64((int64_t)s->fds[i].token));
-		json_object_object_add(f, "label", json_object_new_string(s->fds[i].label));
-		json_object_object_add(f, "hugetlb", json_object_new_boolean(s->fds[i].hugetlb));
-		json_object_object_add(f, "retrieved", json_object_new_boolean(s->fds[i].retrieved));
-		json_object_array_add(fds, f);
-	}
-	return fds;
+	p->sess = p->mfd = -1;
+	p->cap = 0;
+	p->seq = 0;
 }
 
 #define SLOT_HDR 32
@@ -149,28 +139,21 @@ struct json_object *state_to_json(struct agent *a, const char *reason, bool for_
 	json_object_object_add(o, "format", json_object_new_string(HL_STATE_FORMAT));
 	json_object_object_add(o, "version", json_object_new_int(HL_STATE_VERSION));
 	json_object_object_add(o, "agent", json_object_new_string(HL_VERSION));
-	json_object_object_add(o, "seq", json_object_new_int64((int64_t)a->state_seq));
+	json_object_object_add(o, "seq", json_object_new_int64((int64_t)a->st.seq));
 	json_object_object_add(o, "written", json_object_new_int64(hl_wall_s()));
 	json_object_object_add(o, "reason", json_object_new_string(reason));
-	json_object_object_add(o, "boot", json_object_new_string(
-		a->boot == BOOT_UPDATED ? "updated" : a->boot == BOOT_RESTARTED ? "restarted" : "fresh"));
-	json_object_object_add(o, "next_update_id", json_object_new_int64((int64_t)a->next_update_id));
-	if (a->last_update)
-		json_object_object_add(o, "last_update", json_object_get(a->last_update));
+	json_object_object_add(o, "boot", json_object_new_string(boot_kind_name(a->boot)));
+	json_object_object_add(o, "next_update_id", json_object_new_int64((int64_t)a->upd.next_id));
+	if (a->upd.last)
+		json_object_object_add(o, "last_update", json_object_get(a->upd.last));
 	if (a->claim_deadline_ms)
 		json_object_object_add(o, "claim_deadline", json_object_new_int64(
 			hl_wall_s() + (a->claim_deadline_ms - hl_now_ms()) / 1000));
-	for (struct session *s = a->sessions; s; s = s->next) {
+	for (struct session *s = a->sessions.head; s; s = s->next) {
 		if (for_kexec && s->incoming)
 			continue; /* unfinished incoming sessions do not survive a kexec */
-		struct json_object *e = json_object_new_object();
+		struct json_object *e = session_to_json(s);
 
-		json_object_object_add(e, "name", json_object_new_string(s->name));
-		json_object_object_add(e, "uid", json_object_new_int64(s->uid));
-		json_object_object_add(e, "kname", json_object_new_string(s->kname));
-		json_object_object_add(e, "dir", json_object_new_string(s->incoming ? "in" : "out"));
-		json_object_object_add(e, "created", json_object_new_int64(s->created));
-		json_object_object_add(e, "fds", session_fds_json(s));
 		json_object_array_add(arr, e);
 	}
 	json_object_object_add(o, "sessions", arr);
@@ -192,34 +175,34 @@ static int own_session_create(struct agent *a, size_t cap)
 	}
 	sfd = a->be.create_session(&a->be, a->dev, HL_AGENT_SESSION);
 	if (sfd < 0) {
-		LOGE(a, "cannot create own session \"%s\": %s", HL_AGENT_SESSION, strerror(-sfd));
+		LOGE("cannot create own session \"%s\": %s", HL_AGENT_SESSION, strerror(-sfd));
 		close(mfd);
 		return sfd;
 	}
 	rc = a->be.preserve_fd(&a->be, sfd, mfd, HL_STATE_TOKEN);
 	if (rc < 0) {
-		LOGE(a, "cannot preserve the state memfd: %s", strerror(-rc));
+		LOGE("cannot preserve the state memfd: %s", strerror(-rc));
 		close(sfd);
 		close(mfd);
 		return rc;
 	}
-	a->state_sess = sfd;
-	a->state_mfd = mfd;
-	a->state_cap = cap;
-	fdstore_put(a, "hs", sfd);
-	fdstore_put(a, "st", mfd);
+	a->st.sess = sfd;
+	a->st.mfd = mfd;
+	a->st.cap = cap;
+	fdstore_put(&a->fds, "hs", sfd);
+	fdstore_put(&a->fds, "st", mfd);
 	return 0;
 }
 
 static void own_session_drop(struct agent *a)
 {
-	fdstore_drop(a, "hs");
-	fdstore_drop(a, "st");
-	if (a->state_sess >= 0)
-		close(a->state_sess); /* unpreserves the old memfd */
-	if (a->state_mfd >= 0)
-		close(a->state_mfd);
-	a->state_sess = a->state_mfd = -1;
+	fdstore_drop(&a->fds, "hs");
+	fdstore_drop(&a->fds, "st");
+	if (a->st.sess >= 0)
+		close(a->st.sess); /* unpreserves the old memfd */
+	if (a->st.mfd >= 0)
+		close(a->st.mfd);
+	a->st.sess = a->st.mfd = -1;
 }
 
 int state_write(struct agent *a, const char *reason)
@@ -229,24 +212,24 @@ int state_write(struct agent *a, const char *reason)
 	char *js, *mem;
 	int rc, slot;
 
-	if (a->state_mfd < 0)
+	if (a->st.mfd < 0)
 		return -EBADF;
-	a->state_seq++;
+	a->st.seq++;
 	o = state_to_json(a, reason, !strcmp(reason, "kexec"));
 	js = hl_json_dump(o, &len);
 	json_object_put(o);
 	if (!js)
 		return -ENOMEM;
-	if (len + SLOT_HDR > a->state_cap / 2) {
+	if (len + SLOT_HDR > a->st.cap / 2) {
 		/* Grow: a preserved memfd cannot change size, so replace it. */
-		cap = a->state_cap;
+		cap = a->st.cap;
 		while (len + SLOT_HDR > cap / 2 && cap < STATE_MAX_CAP)
 			cap *= 2;
 		if (len + SLOT_HDR > cap / 2) {
 			free(js);
 			return -EFBIG;
 		}
-		LOGI(a, "state grows to %zu bytes; replacing the state memfd", cap);
+		LOGI("state grows to %zu bytes; replacing the state memfd", cap);
 		own_session_drop(a);
 		rc = own_session_create(a, cap);
 		if (rc < 0) {
@@ -254,7 +237,7 @@ int state_write(struct agent *a, const char *reason)
 			return rc;
 		}
 	}
-	mem = mmap(NULL, a->state_cap, PROT_READ | PROT_WRITE, MAP_SHARED, a->state_mfd, 0);
+	mem = mmap(NULL, a->st.cap, PROT_READ | PROT_WRITE, MAP_SHARED, a->st.mfd, 0);
 	if (mem == MAP_FAILED) {
 		free(js);
 		return -errno;
@@ -262,76 +245,16 @@ int state_write(struct agent *a, const char *reason)
 	{
 		uint64_t seq;
 		size_t l;
-		int cur = best_slot(mem, a->state_cap, &seq, &l);
+		int cur = best_slot(mem, a->st.cap, &seq, &l);
 
 		slot = cur < 0 ? 0 : 1 - cur;
 	}
-	rc = state_encode_slot(mem, a->state_cap, a->state_seq, js, len, slot);
-	munmap(mem, a->state_cap);
+	rc = state_encode_slot(mem, a->st.cap, a->st.seq, js, len, slot);
+	munmap(mem, a->st.cap);
 	free(js);
 	if (rc < 0)
-		LOGE(a, "state write failed: %s", strerror(-rc));
+		LOGE("state write failed: %s", strerror(-rc));
 	return rc;
-}
-
-static struct tagged_fd *take_tag(struct agent *a, const char *tag)
-{
-	for (int i = 0; i < a->nrestored; i++)
-		if (a->restored[i].fd >= 0 && !strcmp(a->restored[i].tag, tag))
-			return &a->restored[i];
-	return NULL;
-}
-
-static void report(struct agent *a, const char *kname, const char *problem)
-{
-	struct json_object *e = json_object_new_object();
-
-	if (!a->report)
-		a->report = json_object_new_array();
-	json_object_object_add(e, "kname", json_object_new_string(kname));
-	json_object_object_add(e, "problem", json_object_new_string(problem));
-	json_object_array_add(a->report, e);
-	LOGE(a, "session %s: %s", kname, problem);
-}
-
-/* Parse one state entry into a new session (fd = -1). NULL if invalid. */
-static struct session *session_from_json(struct json_object *e)
-{
-	struct json_object *fds;
-	const char *name = hl_jstr(e, "name"), *dir = hl_jstr(e, "dir");
-	int64_t uid = hl_jint(e, "uid", -1);
-	struct session *s;
-
-	if (!name || !hl_name_valid(name) || uid < 0 || uid > UINT32_MAX || !dir)
-		return NULL;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
-	s->fd = -1;
-	s->uid = (uint32_t)uid;
-	snprintf(s->name, sizeof(s->name), "%s", name);
-	if (session_kname(s->kname, s->uid, name) < 0) {
-		free(s);
-		return NULL;
-	}
-	s->incoming = !strcmp(dir, "in");
-	s->created = hl_jint(e, "created", 0);
-	if (json_object_object_get_ex(e, "fds", &fds) && json_object_is_type(fds, json_type_array)) {
-		size_t n = json_object_array_length(fds);
-
-		s->fds = calloc(n ? n : 1, sizeof(*s->fds));
-		for (size_t i = 0; s->fds && i < n; i++) {
-			struct json_object *f = json_object_array_get_idx(fds, i);
-			const char *lbl = hl_jstr(f, "label");
-
-			s->fds[s->nfds].token = (uint64_t)hl_jint(f, "token", 0);
-			snprintf(s->fds[s->nfds].label, sizeof(s->fds[0].label), "%s", lbl ? lbl : "");
-			s->fds[s->nfds].hugetlb = hl_jbool(f, "hugetlb", false);
-			s->fds[s->nfds].retrieved = hl_jbool(f, "retrieved", false);
-			s->nfds++;
-		}
-	}
-	return s;
 }
 
 int state_restore_sessions(struct agent *a, struct json_object *st, bool after_kexec)
@@ -342,26 +265,26 @@ int state_restore_sessions(struct agent *a, struct json_object *st, bool after_k
 	if (!json_object_object_get_ex(st, "sessions", &arr) || !json_object_is_type(arr, json_type_array))
 		return 0;
 	if (hl_jint(st, "next_update_id", 0) > 0)
-		a->next_update_id = (uint64_t)hl_jint(st, "next_update_id", 1);
+		a->upd.next_id = (uint64_t)hl_jint(st, "next_update_id", 1);
 	{
 		struct json_object *lu;
 
 		/* the result of the update that booted us (or of the last one before a restart) */
-		if (!a->last_update && json_object_object_get_ex(st, "last_update", &lu) &&
+		if (!a->upd.last && json_object_object_get_ex(st, "last_update", &lu) &&
 		    json_object_is_type(lu, json_type_object))
-			a->last_update = json_object_get(lu);
+			a->upd.last = json_object_get(lu);
 	}
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct session *s = session_from_json(json_object_array_get_idx(arr, i));
-		char tag[160];
+		char tag[HL_TAG_MAX];
 
 		if (!s) {
-			LOGE(a, "ignoring an invalid session entry in the saved state");
+			LOGE("ignoring an invalid session entry in the saved state");
 			continue;
 		}
 		if (after_kexec) {
 			if (s->incoming) {
-				report(a, s->kname, "was unfinished before the update; lost");
+				report_kname(&a->report, s->kname, "was unfinished before the update; lost");
 				session_free(s);
 				continue;
 			}
@@ -370,7 +293,7 @@ int state_restore_sessions(struct agent *a, struct json_object *st, bool after_k
 				char msg[128];
 
 				snprintf(msg, sizeof(msg), "retrieve after update failed: %s", strerror(-s->fd));
-				report(a, s->kname, msg);
+				report_kname(&a->report, s->kname, msg);
 				s->fd = -1;
 				session_free(s);
 				continue;
@@ -379,20 +302,15 @@ int state_restore_sessions(struct agent *a, struct json_object *st, bool after_k
 			for (size_t k = 0; k < s->nfds; k++)
 				s->fds[k].retrieved = false;
 		} else {
-			struct tagged_fd *t;
-
 			session_tag(tag, sizeof(tag), s);
-			t = take_tag(a, tag);
-			if (!t) {
-				report(a, s->kname, "no fd in the fd store after restart; lost");
+			s->fd = fdstore_take(&a->fds, tag);
+			if (s->fd < 0) {
+				report_kname(&a->report, s->kname, "no fd in the fd store after restart; lost");
 				session_free(s);
 				continue;
 			}
-			s->fd = t->fd;
-			t->fd = -1;
 		}
-		s->next = a->sessions;
-		a->sessions = s;
+		session_add(&a->sessions, s);
 		n++;
 	}
 	return n;
@@ -401,34 +319,28 @@ int state_restore_sessions(struct agent *a, struct json_object *st, bool after_k
 /* Sessions held by the fd store that the state did not know (crash window). */
 static void adopt_orphans(struct agent *a)
 {
-	for (int i = 0; i < a->nrestored; i++) {
-		struct tagged_fd *t = &a->restored[i];
+	char tag[HL_FDTAG_MAX];
+	int fd;
+
+	while ((fd = fdstore_take_prefix(&a->fds, "s", tag, sizeof(tag))) >= 0) {
 		char kn[HL_KNAME_MAX], name[HL_KNAME_MAX];
 		unsigned uid;
-		struct session *s;
+		struct session *s = NULL;
 
-		if (t->fd < 0 || (strncmp(t->tag, "so-", 3) && strncmp(t->tag, "si-", 3)))
-			continue;
-		if (a->be.get_name(&a->be, t->fd, kn) < 0 || sscanf(kn, "hl:%u:%48s", &uid, name) != 2 ||
-		    !hl_name_valid(name)) {
-			LOGE(a, "fd store entry %s is not a client session; closing it", t->tag);
-			close(t->fd);
-			t->fd = -1;
+		if ((!strncmp(tag, "so-", 3) || !strncmp(tag, "si-", 3)) &&
+		    a->be.get_name(&a->be, fd, kn) >= 0 && sscanf(kn, "hl:%u:%48s", &uid, name) == 2 &&
+		    hl_name_valid(name))
+			s = session_new(uid, name, tag[1] == 'i');
+		if (!s) {
+			LOGE("fd store entry %s is not a client session; closing it", tag);
+			fdstore_drop(&a->fds, tag);
+			close(fd);
 			continue;
 		}
-		s = calloc(1, sizeof(*s));
-		if (!s)
-			continue;
-		s->uid = uid;
-		snprintf(s->name, sizeof(s->name), "%.48s", name);
-		snprintf(s->kname, sizeof(s->kname), "%s", kn);
-		s->incoming = t->tag[1] == 'i';
-		s->fd = t->fd;
+		s->fd = fd;
 		s->created = hl_wall_s();
-		t->fd = -1;
-		s->next = a->sessions;
-		a->sessions = s;
-		report(a, kn, "adopted from the fd store without bookkeeping (tokens unknown)");
+		session_add(&a->sessions, s);
+		report_kname(&a->report, kn, "adopted from the fd store without bookkeeping (tokens unknown)");
 	}
 }
 
@@ -438,22 +350,19 @@ int state_init(struct agent *a)
 	int rc;
 
 	if (a->boot == BOOT_RESTARTED) {
-		struct tagged_fd *hs = take_tag(a, "hs"), *sm = take_tag(a, "st");
-
-		if (hs && sm) {
-			a->state_sess = hs->fd;
-			a->state_mfd = sm->fd;
-			hs->fd = sm->fd = -1;
-			a->state_cap = (size_t)lseek(a->state_mfd, 0, SEEK_END);
-			rc = state_read_fd(a->state_mfd, &st);
+		a->st.sess = fdstore_take(&a->fds, "hs");
+		a->st.mfd = fdstore_take(&a->fds, "st");
+		if (a->st.sess >= 0 && a->st.mfd >= 0) {
+			a->st.cap = (size_t)lseek(a->st.mfd, 0, SEEK_END);
+			rc = state_read_fd(a->st.mfd, &st);
 			if (rc < 0)
-				LOGE(a, "saved state unreadable after restart: %s", strerror(-rc));
+				LOGE("saved state unreadable after restart: %s", strerror(-rc));
 		}
 		if (st) {
 			const char *b = hl_jstr(st, "boot");
 			int64_t cd = hl_jint(st, "claim_deadline", 0);
 
-			a->state_seq = (uint64_t)hl_jint(st, "seq", 0);
+			a->st.seq = (uint64_t)hl_jint(st, "seq", 0);
 			state_restore_sessions(a, st, false);
 			if (b && !strcmp(b, "updated") && cd > 0)
 				a->claim_deadline_ms = hl_now_ms() + (cd - hl_wall_s()) * 1000;
@@ -467,48 +376,43 @@ int state_init(struct agent *a)
 
 			a->boot = BOOT_UPDATED;
 			if (mfd < 0) {
-				LOGE(a, "own session retrieved but its state memfd is missing: %s", strerror(-mfd));
+				LOGE("own session retrieved but its state memfd is missing: %s", strerror(-mfd));
 			} else {
 				rc = state_read_fd(mfd, &st);
 				if (rc < 0)
-					LOGE(a, "saved state unreadable: %s", strerror(-rc));
+					LOGE("saved state unreadable: %s", strerror(-rc));
 				close(mfd);
 			}
 			if (st) {
 				int n = state_restore_sessions(a, st, true);
 
-				LOGI(a, "live update boot: restored %d client session(s) from saved state", n);
+				LOGI("live update boot: restored %d client session(s) from saved state", n);
 			}
 			rc = a->be.finish(&a->be, sfd);
 			if (rc < 0)
-				LOGE(a, "finish of own session failed: %s", strerror(-rc));
+				LOGE("finish of own session failed: %s", strerror(-rc));
 			close(sfd);
 			a->claim_deadline_ms = hl_now_ms() + (int64_t)a->claim_timeout_s * 1000;
-			for (struct session *s = a->sessions; s; s = s->next) {
-				char tag[160];
+			for (struct session *s = a->sessions.head; s; s = s->next) {
+				char tag[HL_TAG_MAX];
 
 				session_tag(tag, sizeof(tag), s);
-				fdstore_put(a, tag, s->fd);
+				fdstore_put(&a->fds, tag, s->fd);
 			}
 		} else if (sfd != -ENOENT) {
-			LOGE(a, "retrieving own session: %s (not a live update boot?)", strerror(-sfd));
+			LOGE("retrieving own session: %s (not a live update boot?)", strerror(-sfd));
 		}
 	}
 	json_object_put(st);
-	for (int i = 0; i < a->nrestored; i++)
-		if (a->restored[i].fd >= 0) {
-			LOGE(a, "unused fd store entry %s; closing", a->restored[i].tag);
-			close(a->restored[i].fd);
-		}
-	free(a->restored);
-	a->restored = NULL;
-	a->nrestored = 0;
-	if (a->state_sess < 0 || a->state_mfd < 0) {
-		if (a->state_sess >= 0)
-			close(a->state_sess);
-		if (a->state_mfd >= 0)
-			close(a->state_mfd);
-		a->state_sess = a->state_mfd = -1;
+	fdstore_close_unused(&a->fds);
+	if (a->st.sess < 0 || a->st.mfd < 0) {
+		fdstore_drop(&a->fds, "hs");
+		fdstore_drop(&a->fds, "st");
+		if (a->st.sess >= 0)
+			close(a->st.sess);
+		if (a->st.mfd >= 0)
+			close(a->st.mfd);
+		a->st.sess = a->st.mfd = -1;
 		rc = own_session_create(a, STATE_MIN_CAP);
 		if (rc < 0)
 			return rc;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -140,6 +142,31 @@ ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_o
 	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
 		*truncated = true;
 	return n;
+}
+
+int hl_listen_unix(const char *path, unsigned mode, int backlog, bool nonblock)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s, rc;
+	mode_t old;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	if (s < 0)
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	old = umask(~mode & 0777);
+	rc = bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, backlog) < 0 ? -errno : 0;
+	umask(old);
+	if (rc == 0 && chmod(path, mode & 07777) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		close(s);
+		return rc;
+	}
+	return s;
 }
 
 int hl_set_nonblock(int fd, bool on)

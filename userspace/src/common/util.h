@@ -36,6 +36,13 @@ ssize_t hl_send_packet(int sock, const void *buf, size_t len, int fd, bool nonbl
 ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_out,
 		       bool *truncated, bool nonblock);
 
+/*
+ * Listening AF_UNIX SOCK_SEQPACKET socket at path (an old socket file is
+ * replaced), created with permissions mode (no window with wider ones).
+ * Returns the fd (close-on-exec) or -errno.
+ */
+int hl_listen_unix(const char *path, unsigned mode, int backlog, bool nonblock);
+
 int hl_set_nonblock(int fd, bool on);
 int hl_set_cloexec(int fd, bool on);
 

@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: MIT */
+/* Event loop and client I/O: see server.h. */
+#include "server.h"
+#include "log.h"
+#include "../common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int listen_tag; /* epoll sentinel */
+
+void server_init(struct server *srv)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->listen_fd = srv->ep = -1;
+	srv->sock_mode = 0666;
+}
+
+/* ---- client output ---------------------------------------------------- */
+
+static void client_arm(struct client *c, bool out)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c };
+
+	if (c->want_out == out)
+		return;
+	c->want_out = out;
+	epoll_ctl(c->srv->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void client_flush(struct client *c)
+{
+	while (c->oq_head && !c->dead) {
+		struct outpkt *p = c->oq_head;
+		ssize_t n = hl_send_packet(c->fd, p->buf, p->len, p->fd, true);
+
+		if (n == -EAGAIN) {
+			client_arm(c, true);
+			return;
+		}
+		if (n < 0) {
+			LOGD("client pid %d: send failed: %s", (int)c->pid, strerror((int)-n));
+			client_drop(c);
+			return;
+		}
+		c->oq_head = p->next;
+		if (!c->oq_head)
+			c->oq_tail = NULL;
+		c->oq_bytes -= p->len;
+		if (p->fd >= 0)
+			close(p->fd);
+		free(p->buf);
+		free(p);
+	}
+	client_arm(c, false);
+}
+
+void client_send(struct client *c, struct json_object *obj, int fd)
+{
+	struct outpkt *p;
+	size_t len;
+	char *s;
+
+	if (!c || c->dead) {
+		json_object_put(obj);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	s = hl_json_dump(obj, &len);
+	json_object_put(obj);
+	p = calloc(1, sizeof(*p));
+	if (!s || !p || len > HL_MAX_MSG) {
+		free(s);
+		free(p);
+		if (fd >= 0)
+			close(fd);
+		LOGE("client pid %d: cannot queue reply, dropping", (int)c->pid);
+		client_drop(c);
+		return;
+	}
+	p->buf = s;
+	p->len = len;
+	p->fd = fd;
+	if (c->oq_tail)
+		c->oq_tail->next = p;
+	else
+		c->oq_head = p;
+	c->oq_tail = p;
+	c->oq_bytes += len;
+	if (c->oq_bytes > HL_MAX_OUTQ_BYTES) {
+		LOGE("client pid %d uid %u does not read its replies; dropping", (int)c->pid, (unsigned)c->uid);
+		client_drop(c);
+		return;
+	}
+	client_flush(c);
+}
+
+void client_drop(struct client *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (srv->ops && srv->ops->gone)
+		srv->ops->gone(srv->ctx, c);
+}
+
+static void client_free(struct client *c)
+{
+	while (c->oq_head) {
+		struct outpkt *p = c->oq_head;
+
+		c->oq_head = p->next;
+		if (p->fd >= 0)
+			close(p->fd);
+		free(p->buf);
+		free(p);
+	}
+	close(c->fd);
+	free(c);
+}
+
+static void reap_clients(struct server *srv)
+{
+	struct client **pp = &srv->clients;
+
+	while (*pp) {
+		struct client *c = *pp;
+
+		if (c->dead) {
+			*pp = c->next;
+			srv->nclients--;
+			client_free(c);
+		} else {
+			pp = &c->next;
+		}
+	}
+}
+
+/* Send an error reply without queueing and drop the client (protocol violation). */
+static void client_fatal(struct client *c, int64_t id, int code, const char *msg)
+{
+	struct json_object *o = hl_reply_err(id, code, "%s", msg);
+	size_t len;
+	char *s = hl_json_dump(o, &len);
+
+	json_object_put(o);
+	LOGI("client pid %d uid %u: %s (%s); dropping connection", (int)c->pid, (unsigned)c->uid,
+	     msg, hl_errno_name(code));
+	if (s) {
+		/* queued replies first, best effort, never blocking */
+		client_flush(c);
+		if (!c->dead)
+			hl_send_packet(c->fd, s, len, -1, true);
+	}
+	free(s);
+	client_drop(c);
+}
+
+/* ---- client input ----------------------------------------------------- */
+
+static void client_readable(struct client *c)
+{
+	static char buf[HL_MAX_MSG + 1];
+	struct server *srv = c->srv;
+
+	/* Bounded work per wakeup so that one chatty client cannot starve others. */
+	for (int i = 0; i < 16 && !c->dead; i++) {
+		int fd = -1, nfds = 0;
+		bool trunc = false;
+		ssize_t n = hl_recv_packet(c->fd, buf, sizeof(buf), &fd, &nfds, &trunc, true);
+		struct hl_req req;
+		char err[256];
+		int rc;
+
+		if (n == -EAGAIN)
+			return;
+		if (n <= 0) {
+			if (fd >= 0)
+				close(fd);
+			LOGD("client pid %d disconnected", (int)c->pid);
+			client_drop(c);
+			return;
+		}
+		if (trunc || (size_t)n > HL_MAX_MSG) {
+			if (fd >= 0)
+				close(fd);
+			client_fatal(c, -1, EMSGSIZE, "message too large or too many fds");
+			return;
+		}
+		if (nfds > HL_MAX_FDS_PER_MSG) {
+			if (fd >= 0)
+				close(fd);
+			client_fatal(c, -1, EINVAL, "more than one fd in a message");
+			return;
+		}
+		rc = hl_req_parse(buf, (size_t)n, &req, err, sizeof(err));
+		if (rc == EOPNOTSUPP) {
+			if (fd >= 0)
+				close(fd);
+			client_send(c, hl_reply_err(req.id, EOPNOTSUPP, "unknown op"), -1);
+			continue;
+		}
+		if (rc) {
+			if (fd >= 0)
+				close(fd);
+			client_fatal(c, req.id, rc, err);
+			return;
+		}
+		if (fd >= 0 && req.op != HL_OP_PRESERVE) {
+			close(fd);
+			hl_req_free(&req);
+			client_fatal(c, req.id, EINVAL, "fd attached to a message that takes none");
+			return;
+		}
+		srv->ops->request(srv->ctx, c, &req, fd);
+		hl_req_free(&req);
+	}
+}
+
+/*
+ * Until a hello names it, a client is known by its process name (for
+ * messages such as "client hugelivectl (pid 74, uid 0) refused: ...").
+ */
+static void client_name_from_proc(struct client *c)
+{
+	char path[64], *comm;
+	size_t o = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)c->pid);
+	comm = hl_read_file(path, 64, NULL);
+	if (!comm)
+		return;
+	for (const char *p = comm; *p && *p != '\n' && o < sizeof(c->name) - 1; p++)
+		c->name[o++] = isprint((unsigned char)*p) ? *p : '?';
+	c->name[o] = '\0';
+	free(comm);
+}
+
+static void accept_clients(struct server *srv)
+{
+	for (;;) {
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ucred cr;
+		socklen_t cl = sizeof(cr);
+		struct client *c;
+		struct epoll_event ev;
+
+		if (fd < 0)
+			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
+			close(fd);
+			continue;
+		}
+		if (srv->nclients >= HL_MAX_CLIENTS) {
+			struct json_object *o = hl_reply_err(-1, EAGAIN, "too many clients");
+			char *s = hl_json_dump(o, NULL);
+
+			json_object_put(o);
+			if (s)
+				hl_send_packet(fd, s, strlen(s), -1, true);
+			free(s);
+			close(fd);
+			LOGE("refusing client pid %d: %d clients connected", (int)cr.pid, srv->nclients);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->srv = srv;
+		c->fd = fd;
+		c->uid = cr.uid;
+		c->gid = cr.gid;
+		c->pid = cr.pid;
+		client_name_from_proc(c);
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = srv->clients;
+		srv->clients = c;
+		srv->nclients++;
+		LOGD("client pid %d uid %u connected", (int)c->pid, (unsigned)c->uid);
+	}
+}
+
+/* ---- setup and loop --------------------------------------------------- */
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+	char tmp[256];
+
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int server_listen(struct server *srv, int inherited)
+{
+	char dir[sizeof(srv->sock_path)];
+	char *slash;
+	int fd, rc;
+	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &listen_tag };
+
+	if (inherited >= 0) {
+		srv->listen_fd = inherited;
+		hl_set_nonblock(inherited, true);
+		hl_set_cloexec(inherited, true);
+	} else {
+		snprintf(dir, sizeof(dir), "%s", srv->sock_path);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if ((rc = mkdir_p(dir, 0755)) < 0) {
+				LOGE("cannot create %s: %s", dir, strerror(-rc));
+				return rc;
+			}
+		}
+		fd = hl_listen_unix(srv->sock_path, srv->sock_mode, 64, true);
+		if (fd < 0) {
+			LOGE("cannot listen on %s: %s", srv->sock_path, strerror(-fd));
+			return fd;
+		}
+		srv->listen_fd = fd;
+		srv->bound_socket = true;
+	}
+	srv->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->ep < 0 || epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->listen_fd, &lev) < 0)
+		return -errno;
+	return 0;
+}
+
+int server_run(struct server *srv)
+{
+	while (!srv->quit) {
+		struct epoll_event evs[32];
+		int64_t dl = srv->ops->next_deadline ? srv->ops->next_deadline(srv->ctx) : -1;
+		int timeout = -1, n;
+
+		if (dl >= 0) {
+			int64_t d = dl - hl_now_ms();
+
+			timeout = d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
+		}
+		n = epoll_wait(srv->ep, evs, 32, timeout);
+		if (n < 0 && errno != EINTR) {
+			int e = errno;
+
+			LOGE("epoll_wait: %s", strerror(e));
+			return -e;
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == &listen_tag) {
+				accept_clients(srv);
+				continue;
+			}
+			struct client *c = evs[i].data.ptr;
+
+			if (c->dead)
+				continue;
+			if (evs[i].events & EPOLLOUT)
+				client_flush(c);
+			if (!c->dead && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+				client_readable(c);
+		}
+		if (srv->ops->tick)
+			srv->ops->tick(srv->ctx);
+		reap_clients(srv);
+	}
+	return 0;
+}
+
+void server_shutdown(struct server *srv)
+{
+	server_for_each_client(srv, c)
+		client_flush(c);
+	if (srv->bound_socket)
+		unlink(srv->sock_path);
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Event loop and client I/O: the listening socket, one non-blocking epoll
+ * loop, per-client output queues. Knows nothing of sessions or updates:
+ * requests, disconnects and timers go to the callbacks in struct server_ops.
+ */
+#ifndef HL_AGENT_SERVER_H
+#define HL_AGENT_SERVER_H
+
+#include "../common/proto.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct json_object;
+struct server;
+
+struct outpkt {
+	struct outpkt *next;
+	char *buf;
+	size_t len;
+	int fd;
+};
+
+struct client {
+	struct client *next;
+	struct server *srv;
+	int fd;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char name[HL_MAX_CLIENT_NAME + 1];
+	bool dead;		/* close at the end of this loop iteration */
+	bool want_out;		/* EPOLLOUT armed */
+	struct outpkt *oq_head, *oq_tail;
+	size_t oq_bytes;
+	/* update barrier: owned by update.c */
+	bool subscribed;
+	int ack;		/* current barrier: 0 pending, 1 ready, -1 refused */
+};
+
+struct server_ops {
+	/* fd >= 0: passed with the request; the callee owns it. */
+	void (*request)(void *ctx, struct client *c, struct hl_req *r, int fd);
+	/* c is being dropped (still valid until the end of the iteration). */
+	void (*gone)(void *ctx, struct client *c);
+	void (*tick)(void *ctx);
+	int64_t (*next_deadline)(void *ctx);	/* monotonic ms, or -1 */
+};
+
+struct server {
+	int listen_fd;
+	bool bound_socket;
+	char sock_path[108];
+	unsigned sock_mode;
+	int ep;
+	struct client *clients;
+	int nclients;
+	const struct server_ops *ops;
+	void *ctx;
+	volatile int quit;
+};
+
+void server_init(struct server *srv);
+/* inherited >= 0: a socket passed by systemd; else bind sock_path. */
+int server_listen(struct server *srv, int inherited);
+/* Run until srv->quit. Returns 0, or -errno when the loop itself failed. */
+int server_run(struct server *srv);
+/* Best-effort flush of every queue and unlink of the socket on exit. */
+void server_shutdown(struct server *srv);
+
+/* Queue a JSON packet (takes ownership of obj and fd). */
+void client_send(struct client *c, struct json_object *obj, int fd);
+void client_drop(struct client *c);
+#define server_for_each_client(srv, k) for (struct client *k = (srv)->clients; k; k = k->next)
+
+#endif

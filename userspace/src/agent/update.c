@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/* The update state machine: see update.h. */
+#include "agent.h"
+#include "../common/kcheck.h"
+#include "../common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void update_init(struct update_sm *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->next_id = 1;
+}
+
+/* ---- update orchestration --------------------------------------------- */
+
+static void progress(struct agent *a, const char *stage, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void progress(struct agent *a, const char *stage, const char *fmt, ...)
+{
+	struct json_object *e;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	LOGI("update %" PRIu64 ": %s: %s", a->upd.id, stage, msg);
+	if (!a->upd.updater)
+		return;
+	e = hl_event_new("progress");
+	json_object_object_add(e, "update", json_object_new_int64((int64_t)a->upd.id));
+	json_object_object_add(e, "stage", json_object_new_string(stage));
+	json_object_object_add(e, "message", json_object_new_string(msg));
+	client_send(a->upd.updater, e, -1);
+}
+
+static void set_last_update(struct agent *a, const char *result, int code, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_int64((int64_t)a->upd.id));
+	json_object_object_add(o, "result", json_object_new_string(result));
+	json_object_object_add(o, "code", json_object_new_int(code));
+	json_object_object_add(o, "message", json_object_new_string(msg));
+	json_object_object_add(o, "time", json_object_new_int64(hl_wall_s()));
+	json_object_put(a->upd.last);
+	a->upd.last = o;
+}
+
+static void update_cancel(struct agent *a, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void update_cancel(struct agent *a, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	bool was_barrier;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* first, so that a client dropped while we notify does not re-enter */
+	was_barrier = a->upd.in_barrier;
+	a->upd.in_barrier = false;
+	rc = a->be.kexec_unload(&a->be, a->dev);
+	if (rc < 0)
+		LOGE("kexec unload failed: %s", strerror(-rc));
+	LOGI("update %" PRIu64 " cancelled: %s; kernel unloaded, sessions intact", a->upd.id, msg);
+	server_for_each_client(&a->srv, k) {
+		if (!was_barrier)
+			break;
+		if (!k->subscribed || k->dead)
+			continue;
+		struct json_object *e = hl_event_new("resume");
+
+		json_object_object_add(e, "update", json_object_new_int64((int64_t)a->upd.id));
+		json_object_object_add(e, "reason", json_object_new_string(msg));
+		client_send(k, e, -1);
+		k->ack = 0;
+	}
+	set_last_update(a, "cancelled", code, msg);
+	if (a->upd.updater) {
+		struct client *u = a->upd.updater;
+
+		a->upd.updater = NULL;
+		client_send(u, hl_reply_err(a->upd.updater_req, code, "update cancelled: %s", msg), -1);
+	}
+}
+
+static void update_kexec(struct agent *a)
+{
+	struct session *s;
+	int lost = 0, rc;
+
+	a->upd.in_barrier = false;
+	for (s = a->sessions.head; s; s = s->next)
+		if (s->incoming)
+			lost++;
+	if (lost)
+		LOGI("%d unfinished session(s) from the previous kernel will not survive this update", lost);
+	progress(a, "kexec", "all clients ready; saving agent state");
+	{
+		char m[sizeof(a->upd.kernel) + 32];
+
+		/* before the state write: the next kernel's agent reports it */
+		snprintf(m, sizeof(m), "kexec into %s", a->upd.kernel);
+		set_last_update(a, "kexec", 0, m);
+	}
+	rc = state_write(a, "kexec");
+	if (rc < 0) {
+		a->upd.in_barrier = true; /* clients prepared: they must get resume */
+		return update_cancel(a, -rc, "cannot save agent state: %s", strerror(-rc));
+	}
+	progress(a, "kexec", "rebooting into the new kernel");
+	/* Progress packets are small: they are in the socket buffer by now. */
+	rc = a->be.kexec_reboot(&a->be, a->dev);
+	if (rc < 0) {
+		a->upd.in_barrier = true;
+		return update_cancel(a, -rc, "kexec reboot failed: %s", strerror(-rc));
+	}
+	/* Only the fake backend gets here: the "machine" has rebooted. */
+	if (a->upd.updater) {
+		struct json_object *o = hl_reply_ok(a->upd.updater_req);
+		struct client *u = a->upd.updater;
+
+		a->upd.updater = NULL;
+		json_object_object_add(o, "update", json_object_new_int64((int64_t)a->upd.id));
+		json_object_object_add(o, "kexec", json_object_new_boolean(1));
+		client_send(u, o, -1);
+	}
+	fdstore_exit(&a->fds);
+	a->upd.exit_after_kexec = true;
+	a->srv.quit = 1;
+}
+
+static void barrier_check(struct agent *a)
+{
+	if (!a->upd.in_barrier)
+		return;
+	server_for_each_client(&a->srv, k)
+		if (k->subscribed && !k->dead && k->ack != 1)
+			return;
+	update_kexec(a);
+}
+
+static bool kho_enabled(void)
+{
+	char *cl = hl_read_file("/proc/cmdline", 8192, NULL);
+	char *v = hl_cmdline_param(cl, "kho");
+	bool on;
+
+	if (v)
+		on = hl_param_on(cl, "kho");
+	else
+		on = access("/sys/kernel/debug/kho", F_OK) == 0 || hl_kconfig("KEXEC_HANDOVER_ENABLE_DEFAULT") == 'y';
+	free(v);
+	free(cl);
+	return on;
+}
+
+void update_start(struct agent *a, struct client *c, struct hl_req *r)
+{
+	int kfd = -1, ifd = -1, rc, nsubs = 0;
+	bool want_hugetlb = false;
+
+	if (c->uid != 0)
+		return client_send(c, hl_reply_err(r->id, EPERM, "only root may start an update"), -1);
+	if (a->upd.in_barrier)
+		return client_send(c, hl_reply_err(r->id, EBUSY, "update %" PRIu64 " already in progress",
+						      a->upd.id), -1);
+	a->upd.id = a->upd.next_id++;
+	a->upd.updater = c;
+	a->upd.updater_req = r->id;
+	snprintf(a->upd.kernel, sizeof(a->upd.kernel), "%s", r->kernel);
+	a->upd.timeout_ms = r->timeout_ms ? r->timeout_ms : 30000;
+
+	progress(a, "preflight", "checking the new command line and kernel support");
+	if (!hl_param_on(r->cmdline, "kho") || !hl_param_on(r->cmdline, "liveupdate"))
+		return update_cancel(a, EINVAL, "the new command line must keep kho=on and liveupdate=on");
+	if (!a->be.fake && !kho_enabled())
+		return update_cancel(a, EOPNOTSUPP, "KHO is not enabled in the running kernel");
+	for (struct session *s = a->sessions.head; s; s = s->next)
+		for (size_t i = 0; i < s->nfds; i++)
+			if (!s->incoming && s->fds[i].hugetlb)
+				want_hugetlb = true;
+	if (want_hugetlb && a->be.hugetlb_supported(&a->be, a->dev) != 1)
+		return update_cancel(a, EOPNOTSUPP, "hugetlb fds are preserved but the kernel has no hugetlb LUO support");
+	kfd = open(r->kernel, O_RDONLY | O_CLOEXEC);
+	if (kfd < 0)
+		return update_cancel(a, errno, "cannot open kernel %s: %s", r->kernel, strerror(errno));
+	if (r->initrd) {
+		ifd = open(r->initrd, O_RDONLY | O_CLOEXEC);
+		if (ifd < 0) {
+			rc = errno;
+			close(kfd);
+			return update_cancel(a, rc, "cannot open initrd %s: %s", r->initrd, strerror(rc));
+		}
+	}
+	progress(a, "load", "loading %s with kexec_file_load", r->kernel);
+	rc = a->be.kexec_load(&a->be, a->dev, kfd, ifd, r->cmdline);
+	close(kfd);
+	if (ifd >= 0)
+		close(ifd);
+	if (rc < 0)
+		return update_cancel(a, -rc, "kexec_file_load failed: %s", strerror(-rc));
+	if (r->dry_run) {
+		a->be.kexec_unload(&a->be, a->dev);
+		set_last_update(a, "dry-run", 0, "preflight and load succeeded");
+		struct json_object *o = hl_reply_ok(r->id);
+
+		json_object_object_add(o, "update", json_object_new_int64((int64_t)a->upd.id));
+		json_object_object_add(o, "dry_run", json_object_new_boolean(1));
+		a->upd.updater = NULL;
+		client_send(c, o, -1);
+		return;
+	}
+	a->upd.in_barrier = true;
+	a->upd.deadline_ms = hl_now_ms() + a->upd.timeout_ms;
+	server_for_each_client(&a->srv, k) {
+		if (!k->subscribed || k->dead)
+			continue;
+		struct json_object *e = hl_event_new("prepare");
+
+		k->ack = 0;
+		json_object_object_add(e, "update", json_object_new_int64((int64_t)a->upd.id));
+		json_object_object_add(e, "timeout_ms", json_object_new_int64(a->upd.timeout_ms));
+		json_object_object_add(e, "kernel", json_object_new_string(r->kernel));
+		client_send(k, e, -1);
+		nsubs++;
+	}
+	progress(a, "barrier", "waiting up to %lld ms for %d subscribed client(s)",
+		 (long long)a->upd.timeout_ms, nsubs);
+	barrier_check(a);
+}
+
+void update_ack(struct agent *a, struct client *c, struct hl_req *r)
+{
+	if (!a->upd.in_barrier || r->update_id != a->upd.id)
+		return client_send(c, hl_reply_err(r->id, ESRCH, "no update %" PRIu64 " in progress", r->update_id), -1);
+	if (!c->subscribed)
+		return client_send(c, hl_reply_err(r->id, EINVAL, "not subscribed"), -1);
+	client_send(c, hl_reply_ok(r->id), -1);
+	if (r->op == HL_OP_REFUSE) {
+		c->ack = -1;
+		update_cancel(a, ECANCELED, "client %s (pid %d, uid %u) refused: %s", c->name[0] ? c->name : "?",
+			      (int)c->pid, (unsigned)c->uid, r->reason ? r->reason : "no reason given");
+		return;
+	}
+	c->ack = 1;
+	LOGI("update %" PRIu64 ": client pid %d ready", a->upd.id, (int)c->pid);
+	barrier_check(a);
+}
+
+void update_client_gone(struct agent *a, struct client *c)
+{
+	if (c == a->upd.updater) {
+		a->upd.updater = NULL;
+		if (a->upd.in_barrier)
+			update_cancel(a, ECANCELED, "the requesting client disconnected");
+	} else if (a->upd.in_barrier && c->subscribed) {
+		update_cancel(a, ECANCELED, "subscribed client pid %d (uid %u) disconnected during the barrier",
+			      (int)c->pid, (unsigned)c->uid);
+	}
+}
+
+
+void update_subscribe(struct agent *a, struct client *c, struct hl_req *r)
+{
+	(void)a;
+	c->subscribed = true;
+	client_send(c, hl_reply_ok(r->id), -1);
+}
+
+void update_tick(struct agent *a, int64_t now)
+{
+	if (a->upd.in_barrier && now >= a->upd.deadline_ms) {
+		char who[256] = "";
+		size_t o = 0;
+
+		server_for_each_client(&a->srv, k)
+			if (k->subscribed && !k->dead && k->ack != 1 && o < sizeof(who) - 40)
+				o += (size_t)snprintf(who + o, sizeof(who) - o, "%spid %d", o ? ", " : "", (int)k->pid);
+		update_cancel(a, ETIMEDOUT, "no answer within %lld ms from %s", (long long)a->upd.timeout_ms, who);
+	}
+}
+
+int64_t update_deadline(const struct agent *a)
+{
+	return a->upd.in_barrier ? a->upd.deadline_ms : -1;
+}
+
+struct json_object *update_status_json(const struct agent *a)
+{
+	struct json_object *u = json_object_new_object();
+
+	json_object_object_add(u, "state", json_object_new_string(a->upd.in_barrier ? "barrier" : "idle"));
+	if (a->upd.in_barrier) {
+		json_object_object_add(u, "id", json_object_new_int64((int64_t)a->upd.id));
+		json_object_object_add(u, "kernel", json_object_new_string(a->upd.kernel));
+		json_object_object_add(u, "remaining_ms", json_object_new_int64(a->upd.deadline_ms - hl_now_ms()));
+	}
+	return u;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The update state machine: preflight, kexec load, the barrier with the
+ * subscribed clients (prepare / ready / refuse / timeout / disconnect),
+ * cancel (unload, resume) and the kexec itself.
+ */
+#ifndef HL_AGENT_UPDATE_H
+#define HL_AGENT_UPDATE_H
+
+#include "../common/proto.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct agent;
+struct client;
+struct hl_req;
+struct json_object;
+
+struct update_sm {
+	bool in_barrier;
+	uint64_t id;
+	uint64_t next_id;
+	int64_t deadline_ms;
+	int64_t timeout_ms;
+	struct client *updater;
+	int64_t updater_req;
+	char kernel[HL_MAX_PATH + 1];
+	struct json_object *last;	/* result of the last attempt */
+	bool exit_after_kexec;		/* fake backend: the "machine" rebooted */
+};
+
+void update_init(struct update_sm *u);
+void update_start(struct agent *a, struct client *c, struct hl_req *r);	/* op update */
+void update_ack(struct agent *a, struct client *c, struct hl_req *r);	/* op ready/refuse */
+void update_subscribe(struct agent *a, struct client *c, struct hl_req *r);
+void update_client_gone(struct agent *a, struct client *c);
+void update_tick(struct agent *a, int64_t now);
+int64_t update_deadline(const struct agent *a);	/* ms, or -1 */
+/* The "update" object of status. */
+struct json_object *update_status_json(const struct agent *a);
+
+#endif
