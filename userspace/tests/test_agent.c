@@ -22,6 +22,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
 #include <unistd.h>
 
 #define NOBODY 65534
@@ -219,6 +222,178 @@ static int as_nobody(int (*fn)(void))
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 98;
 }
 
+
+/*
+ * Run fn(arg) in a child with uid/gid NOBODY that stays alive after fn
+ * returned (what it holds stays open) until *release is closed. Returns the
+ * pid after fn has returned; *result gets fn's return value.
+ */
+static pid_t nobody_hold(int (*fn)(void *), void *arg, int *release, int *result)
+{
+	int up[2], down[2];
+	pid_t p;
+	char r = 99;
+
+	if (pipe(up) < 0 || pipe(down) < 0)
+		return -1;
+	p = fork();
+	if (p == 0) {
+		char ch;
+
+		close(up[0]);
+		close(down[1]);
+		if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+			_exit(99);
+		ch = (char)fn(arg);
+		if (write(up[1], &ch, 1) != 1)
+			_exit(98);
+		if (read(down[0], &ch, 1) < 0)
+			_exit(97);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	if (read(up[0], &r, 1) != 1)
+		r = 99;
+	close(up[0]);
+	*release = down[1];
+	*result = r;
+	return p;
+}
+
+static void nobody_release(pid_t p, int release)
+{
+	close(release);
+	waitpid(p, NULL, 0);
+}
+
+/* Milliseconds root needs for a status round trip. */
+static int64_t status_ms(void)
+{
+	int64_t t0 = hl_now_ms();
+	struct json_object *s = status();
+
+	json_object_put(s);
+	return s ? hl_now_ms() - t0 : -1;
+}
+
+/*
+ * A TCP socket whose close() blocks: SO_LINGER 5 s and unsent data the
+ * peer (kept open by the caller, *peer) never reads. Returns the socket.
+ */
+static int lingering_socket(int *peer, int *lsock)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	struct linger lg = { .l_onoff = 1, .l_linger = 5 };
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), s, small = 4096;
+	static char junk[65536];
+
+	setsockopt(ls, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(ls, 1) < 0 ||
+	    getsockname(ls, (struct sockaddr *)&sa, &sl) < 0)
+		return -1;
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	*peer = accept(ls, NULL, NULL);
+	*lsock = ls;
+	hl_set_nonblock(s, true);
+	while (send(s, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
+	setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	return s;
+}
+
+/* arg: "status" or "preserve": pass a lingering TCP socket with that request. */
+static int nobody_linger_attack(void *arg)
+{
+	const char *op = arg;
+	int peer = -1, ls = -1, s = lingering_socket(&peer, &ls), a;
+	char m[160];
+	int n;
+
+	if (s < 0 || peer < 0)
+		return 1;
+	if (!strcmp(op, "preserve")) {
+		hl_client *c;
+
+		if (hl_connect(sock, &c) < 0)
+			return 2;
+		hl_create_session(c, "lingertest");
+		hl_disconnect(c);
+		n = snprintf(m, sizeof(m), "{\"v\":1,\"id\":1,\"op\":\"preserve\",\"session\":\"lingertest\",\"token\":1}");
+	} else {
+		n = snprintf(m, sizeof(m), "{\"v\":1,\"id\":1,\"op\":\"status\"}");
+	}
+	a = raw_connect();
+	if (a < 0 || hl_send_packet(a, m, (size_t)n, s, false) < 0)
+		return 3;
+	close(s); /* the agent holds the last reference now */
+	/* keep peer (and so the unsent data) alive: the child lives on */
+	usleep(200 * 1000);
+	return 0;
+}
+
+static int nobody_bad_fds(void *arg)
+{
+	int *root_mfd = arg, bad = 0, p[2], ro, mine = make_memfd("mine");
+	hl_client *c;
+	char path[64];
+
+	if (hl_connect(sock, &c) < 0)
+		return 90;
+	if (hl_create_session(c, "fdcheck") != 0)
+		bad |= 1;
+	if (pipe(p) < 0 || hl_preserve_fd(c, "fdcheck", 1, p[0], NULL) != -EINVAL || !strstr(hl_last_error(c), "not a memfd"))
+		bad |= 2;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mine);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	if (ro < 0 || hl_preserve_fd(c, "fdcheck", 2, ro, NULL) != -EBADF || !strstr(hl_last_error(c), "read-write"))
+		bad |= 4;
+	if (hl_preserve_fd(c, "fdcheck", 3, *root_mfd, NULL) != -EPERM || !strstr(hl_last_error(c), "belongs to uid 0"))
+		bad |= 8;
+	if (hl_preserve_fd(c, "fdcheck", 4, mine, "own") != 0)
+		bad |= 16;
+	if (hl_destroy_session(c, "fdcheck") != 0)
+		bad |= 32;
+	hl_disconnect(c);
+	return bad;
+}
+
+/* Issue 9 item 1: passed fds are checked, and closed off the event loop. */
+static void t_passed_fds(void)
+{
+	static const char *const ops[] = { "status", "preserve" };
+	int rel, res, rmfd = make_memfd("root-owned");
+	pid_t p;
+
+	for (size_t i = 0; i < HL_ARRAY_SIZE(ops); i++) {
+		int64_t dt;
+
+		p = nobody_hold(nobody_linger_attack, (void *)ops[i], &rel, &res);
+		dt = status_ms();
+		ok(res == 0 && dt >= 0 && dt < 1000,
+		   "uid %d passes a lingering TCP socket with %s: root's status answers in %lld ms (< 1000)",
+		   NOBODY, ops[i], (long long)dt);
+		nobody_release(p, rel);
+	}
+	res = 0;
+	p = nobody_hold(nobody_bad_fds, &rmfd, &rel, &res);
+	nobody_release(p, rel);
+	ok(res == 0, "preserve: pipe -> EINVAL, read-only memfd -> EBADF, root's memfd from uid %d -> EPERM, "
+	   "own memfd -> ok (mask %d)", NOBODY, res);
+	close(rmfd);
+	{
+		hl_client *c;
+
+		ok(hl_connect(sock, &c) == 0 && hl_call_json(c, "{\"op\":\"destroy\",\"session\":\"lingertest\",\"uid\":65534}",
+							    -1, NULL, NULL) == 0, "cleanup of uid %d's session", NOBODY);
+		hl_disconnect(c);
+	}
+}
+
 /* ---- scenarios ---------------------------------------------------------- */
 
 static void t_sessions(void)
@@ -233,8 +408,8 @@ static void t_sessions(void)
 	ok(hl_create_session(c, "s1") == -EEXIST, "duplicate create -> EEXIST");
 	ok(hl_preserve_fd(c, "s1", 1, mfd, "data") == 0, "preserve memfd under token 1");
 	ok(hl_preserve_fd(c, "s1", 1, mfd, "again") == -EEXIST, "duplicate token -> EEXIST");
-	ok(pipe(p) == 0 && hl_preserve_fd(c, "s1", 2, p[0], NULL) == -ENOENT,
-	   "pipe has no LUO handler -> ENOENT (%s)", hl_last_error(c));
+	ok(pipe(p) == 0 && hl_preserve_fd(c, "s1", 2, p[0], NULL) == -EINVAL,
+	   "pipe is not a memfd -> EINVAL (%s)", hl_last_error(c));
 	ok(hl_preserve_fd(c, "nosuch", 1, mfd, NULL) == -ENOENT, "preserve into unknown session -> ENOENT");
 	close(p[0]);
 	close(p[1]);
@@ -670,6 +845,7 @@ int main(int argc, char **argv)
 	}
 	t_sessions();
 	t_malformed();
+	t_passed_fds();
 	t_slow_client();
 	t_ownership();
 	t_preflight(kernel, badkernel);

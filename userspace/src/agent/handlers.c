@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Request handlers: session operations, status, and the claim timeout. */
 #include "agent.h"
+#include "closer.h"
 #include "../common/util.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* Close a session for good: drop it from the fd store, then close its fd. */
@@ -28,6 +30,59 @@ static void session_close(struct agent *a, struct session *s)
 static void reply_errno(struct client *c, int64_t id, int err, const char *what)
 {
 	client_send(c, hl_reply_err(id, err, "%s: %s", what, strerror(err)), -1);
+}
+
+/* ---- passed fds ------------------------------------------------------- */
+
+#ifndef F_GET_SEALS
+#define F_GET_SEALS 1034
+#endif
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC 0x958458f6
+#endif
+
+/*
+ * Is fd, passed by peer uid, one the agent keeps? Only a memfd (shmem or
+ * hugetlb) or a hugetlbfs file, open read-write, owned by the peer (root
+ * may pass any owner's). F_GET_SEALS comes first: only shmem and hugetlbfs
+ * answer it, so the later fstat/fstatfs never reach a FUSE daemon or any
+ * other file system that could block the loop.
+ * Returns 0 or -errno with a message in why.
+ */
+static int check_passed_fd(int fd, uid_t peer, char *why, size_t len)
+{
+	char path[64], link[80] = "";
+	struct statfs sfs;
+	struct stat st;
+	ssize_t n;
+	int fl;
+
+	if (fcntl(fd, F_GET_SEALS) < 0) {
+		snprintf(why, len, "the fd is not a memfd or hugetlbfs file");
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = '\0';
+	if (strncmp(link, "/memfd:", 7) && (fstatfs(fd, &sfs) < 0 || (unsigned long)sfs.f_type != HUGETLBFS_MAGIC)) {
+		snprintf(why, len, "the fd is a shmem file but not a memfd");
+		return -EINVAL;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDWR) {
+		snprintf(why, len, "the fd is not open read-write");
+		return -EBADF;
+	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(why, len, "fstat: %s", strerror(errno));
+		return -errno;
+	}
+	if (peer != 0 && st.st_uid != peer) {
+		snprintf(why, len, "the file belongs to uid %u, not to the caller (uid %u)",
+			 (unsigned)st.st_uid, (unsigned)peer);
+		return -EPERM;
+	}
+	return 0;
 }
 
 /* ---- session ops ------------------------------------------------------ */
@@ -91,6 +146,15 @@ static void op_preserve(struct agent *a, struct client *c, struct hl_req *r, int
 					       r->session), -1);
 		goto out;
 	}
+	{
+		char why[160];
+
+		rc = check_passed_fd(fd, c->uid, why, sizeof(why));
+		if (rc < 0) {
+			client_send(c, hl_reply_err(r->id, -rc, "preserve: %s", why), -1);
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < s->nfds; i++)
 		if (s->fds[i].token == r->token) {
 			client_send(c, hl_reply_err(r->id, EEXIST, "token %" PRIu64 " already used", r->token), -1);
@@ -123,8 +187,7 @@ static void op_preserve(struct agent *a, struct client *c, struct hl_req *r, int
 	     s->fds[s->nfds - 1].hugetlb ? " (hugetlb)" : "");
 	client_send(c, hl_reply_ok(r->id), -1);
 out:
-	if (fd >= 0)
-		close(fd);
+	closer_close(fd);
 }
 
 static void op_list(struct agent *a, struct client *c, struct hl_req *r)
@@ -405,6 +468,5 @@ void handle_request(struct agent *a, struct client *c, struct hl_req *r, int fd)
 	default:
 		client_send(c, hl_reply_err(r->id, EOPNOTSUPP, "unknown op"), -1);
 	}
-	if (fd >= 0)
-		close(fd);
+	closer_close(fd);
 }

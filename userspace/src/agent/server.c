@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Event loop and client I/O: see server.h. */
 #include "server.h"
+#include "closer.h"
 #include "log.h"
 #include "../common/util.h"
 
@@ -57,7 +58,7 @@ static void client_flush(struct client *c)
 			c->oq_tail = NULL;
 		c->oq_bytes -= p->len;
 		if (p->fd >= 0)
-			close(p->fd);
+			closer_close(p->fd);
 		free(p->buf);
 		free(p);
 	}
@@ -73,7 +74,7 @@ void client_send(struct client *c, struct json_object *obj, int fd)
 	if (!c || c->dead) {
 		json_object_put(obj);
 		if (fd >= 0)
-			close(fd);
+			closer_close(fd);
 		return;
 	}
 	s = hl_json_dump(obj, &len);
@@ -83,7 +84,7 @@ void client_send(struct client *c, struct json_object *obj, int fd)
 		free(s);
 		free(p);
 		if (fd >= 0)
-			close(fd);
+			closer_close(fd);
 		LOGE("client pid %d: cannot queue reply, dropping", (int)c->pid);
 		client_drop(c);
 		return;
@@ -123,12 +124,12 @@ static void client_free(struct client *c)
 		struct outpkt *p = c->oq_head;
 
 		c->oq_head = p->next;
-		if (p->fd >= 0)
-			close(p->fd);
+		closer_close(p->fd);
 		free(p->buf);
 		free(p);
 	}
-	close(c->fd);
+	/* its receive queue may hold fds in flight: their release must not run here */
+	closer_close(c->fd);
 	free(c);
 }
 
@@ -178,49 +179,48 @@ static void client_readable(struct client *c)
 
 	/* Bounded work per wakeup so that one chatty client cannot starve others. */
 	for (int i = 0; i < 16 && !c->dead; i++) {
-		int fd = -1, nfds = 0;
+		int fds[HL_SCM_MAX_FD], nfds = 0, fd;
 		bool trunc = false;
-		ssize_t n = hl_recv_packet(c->fd, buf, sizeof(buf), &fd, &nfds, &trunc, true);
+		ssize_t n = hl_recv_packet_fds(c->fd, buf, sizeof(buf), fds, HL_SCM_MAX_FD, &nfds, &trunc, true);
 		struct hl_req req;
 		char err[256];
 		int rc;
 
+		/* Extra fds are never closed here: see closer.h. */
+		for (int k = 1; k < nfds; k++)
+			closer_close(fds[k]);
+		fd = nfds > 0 ? fds[0] : -1;
 		if (n == -EAGAIN)
 			return;
 		if (n <= 0) {
-			if (fd >= 0)
-				close(fd);
+			closer_close(fd);
 			LOGD("client pid %d disconnected", (int)c->pid);
 			client_drop(c);
 			return;
 		}
 		if (trunc || (size_t)n > HL_MAX_MSG) {
-			if (fd >= 0)
-				close(fd);
+			closer_close(fd);
 			client_fatal(c, -1, EMSGSIZE, "message too large or too many fds");
 			return;
 		}
 		if (nfds > HL_MAX_FDS_PER_MSG) {
-			if (fd >= 0)
-				close(fd);
+			closer_close(fd);
 			client_fatal(c, -1, EINVAL, "more than one fd in a message");
 			return;
 		}
 		rc = hl_req_parse(buf, (size_t)n, &req, err, sizeof(err));
 		if (rc == EOPNOTSUPP) {
-			if (fd >= 0)
-				close(fd);
+			closer_close(fd);
 			client_send(c, hl_reply_err(req.id, EOPNOTSUPP, "unknown op"), -1);
 			continue;
 		}
 		if (rc) {
-			if (fd >= 0)
-				close(fd);
+			closer_close(fd);
 			client_fatal(c, req.id, rc, err);
 			return;
 		}
-		if (fd >= 0 && req.op != HL_OP_PRESERVE) {
-			close(fd);
+		if (fd >= 0 && !hl_op_takes_fd(req.op)) {
+			closer_close(fd);
 			hl_req_free(&req);
 			client_fatal(c, req.id, EINVAL, "fd attached to a message that takes none");
 			return;
@@ -261,7 +261,7 @@ static void accept_clients(struct server *srv)
 		if (fd < 0)
 			return;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
-			close(fd);
+			closer_close(fd);
 			continue;
 		}
 		if (srv->nclients >= HL_MAX_CLIENTS) {
@@ -272,13 +272,13 @@ static void accept_clients(struct server *srv)
 			if (s)
 				hl_send_packet(fd, s, strlen(s), -1, true);
 			free(s);
-			close(fd);
+			closer_close(fd);
 			LOGE("refusing client pid %d: %d clients connected", (int)cr.pid, srv->nclients);
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {
-			close(fd);
+			closer_close(fd);
 			continue;
 		}
 		c->srv = srv;
@@ -290,7 +290,7 @@ static void accept_clients(struct server *srv)
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
 		if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			close(fd);
+			closer_close(fd);
 			free(c);
 			continue;
 		}
@@ -392,6 +392,7 @@ int server_run(struct server *srv)
 		if (srv->ops->tick)
 			srv->ops->tick(srv->ctx);
 		reap_clients(srv);
+		closer_flush();
 	}
 	return 0;
 }

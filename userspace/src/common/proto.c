@@ -32,6 +32,11 @@ const char *hl_op_name(enum hl_op op)
 	return op_names[op];
 }
 
+bool hl_op_takes_fd(enum hl_op op)
+{
+	return op == HL_OP_PRESERVE;
+}
+
 enum hl_op hl_op_from_name(const char *name)
 {
 	for (int i = 1; i < HL_OP__COUNT; i++)

@@ -54,6 +54,8 @@ enum hl_op {
 
 const char *hl_op_name(enum hl_op op);
 enum hl_op hl_op_from_name(const char *name);
+/* The requests that take a passed fd (only preserve); others are refused. */
+bool hl_op_takes_fd(enum hl_op op);
 
 /* A parsed, validated request. String pointers point into root. */
 struct hl_req {

@@ -97,13 +97,13 @@ ssize_t hl_send_packet(int sock, const void *buf, size_t len, int fd, bool nonbl
 	return n < 0 ? -errno : n;
 }
 
-ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_out,
-		       bool *truncated, bool nonblock)
+ssize_t hl_recv_packet_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds_out,
+			   bool *truncated, bool nonblock)
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = cap };
-	/* Room for several fds so that we can see (and close) extra ones. */
+	/* Room for every fd the kernel can attach (SCM_MAX_FD). */
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 16)];
+		char buf[CMSG_SPACE(sizeof(int) * HL_SCM_MAX_FD)];
 		struct cmsghdr align;
 	} u;
 	struct msghdr msg = {
@@ -113,9 +113,7 @@ ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_o
 	ssize_t n;
 	int nfds = 0;
 
-	*fd_out = -1;
-	if (nfds_out)
-		*nfds_out = 0;
+	*nfds_out = 0;
 	*truncated = false;
 	do {
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | (nonblock ? MSG_DONTWAIT : 0));
@@ -130,17 +128,29 @@ ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_o
 			int f;
 
 			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*fd_out < 0)
-				*fd_out = f;
+			if (nfds < maxfds)
+				fds[nfds++] = f;
 			else
 				close(f);
-			nfds++;
 		}
 	}
-	if (nfds_out)
-		*nfds_out = nfds;
+	*nfds_out = nfds;
 	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
 		*truncated = true;
+	return n;
+}
+
+ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_out,
+		       bool *truncated, bool nonblock)
+{
+	int fds[HL_SCM_MAX_FD], nfds;
+	ssize_t n = hl_recv_packet_fds(sock, buf, cap, fds, HL_SCM_MAX_FD, &nfds, truncated, nonblock);
+
+	*fd_out = nfds > 0 ? fds[0] : -1;
+	for (int i = 1; i < nfds; i++)
+		close(fds[i]);
+	if (nfds_out)
+		*nfds_out = nfds;
 	return n;
 }
 

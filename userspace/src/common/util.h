@@ -43,6 +43,15 @@ ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_o
  */
 int hl_listen_unix(const char *path, unsigned mode, int backlog, bool nonblock);
 
+/*
+ * Receive one packet keeping every passed fd (up to maxfds; the control
+ * buffer has room for the kernel's maximum, so none is dropped in the
+ * kernel). The caller closes them.
+ */
+#define HL_SCM_MAX_FD 253
+ssize_t hl_recv_packet_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds_out,
+			   bool *truncated, bool nonblock);
+
 int hl_set_nonblock(int fd, bool on);
 int hl_set_cloexec(int fd, bool on);
 
