@@ -164,6 +164,21 @@ static int64_t agent_pid(void)
 	return pid;
 }
 
+/* SIGTERM the agent (found by its status, retried for 2 s) and wait for it. */
+static bool wait_gone(pid_t pid, int ms);
+static int safe_kill(pid_t pid, int sig);
+static bool stop_agent(void)
+{
+	int64_t pid = -1;
+
+	for (int i = 0; i < 20 && pid <= 1; i++) {
+		pid = agent_pid();
+		if (pid <= 1)
+			usleep(100 * 1000);
+	}
+	return pid > 1 && safe_kill((pid_t)pid, SIGTERM) == 0 && wait_gone((pid_t)pid, 5000);
+}
+
 static struct json_object *status(void)
 {
 	hl_client *c;
@@ -179,10 +194,20 @@ static struct json_object *status(void)
 	return o;
 }
 
+/* Never signal pid <= 1: kill(-1, ...) would hit every process on the host. */
+static int safe_kill(pid_t pid, int sig)
+{
+	if (pid <= 1) {
+		errno = ESRCH;
+		return -1;
+	}
+	return kill(pid, sig);
+}
+
 static bool wait_gone(pid_t pid, int ms)
 {
 	for (int i = 0; i < ms / 10; i++) {
-		if (kill(pid, 0) < 0 && errno == ESRCH)
+		if (safe_kill(pid, 0) < 0 && errno == ESRCH)
 			return true;
 		usleep(10000);
 	}
@@ -207,20 +232,52 @@ static bool memfd_has(int fd, const char *content)
 	return !memcmp(buf, content, strlen(content));
 }
 
-/* Run fn in a child with uid/gid NOBODY; returns the child's exit status. */
-static int as_nobody(int (*fn)(void))
+/* Run fn in a child with uid/gid uid; returns the child's exit status. */
+static int as_uid(uid_t uid, int (*fn)(void))
 {
 	pid_t p = fork();
 	int st;
 
 	if (p == 0) {
-		if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+		if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
 			_exit(99);
 		_exit(fn());
 	}
 	waitpid(p, &st, 0);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 98;
 }
+
+static int as_nobody(int (*fn)(void))
+{
+	return as_uid(NOBODY, fn);
+}
+
+/* Receive one reply: its error code (0 ok, -1 EOF) and message. */
+static int raw_reply_msg(int s, char *msg, size_t len)
+{
+	char buf[4096];
+	int fd, code;
+	bool tr;
+	ssize_t n = hl_recv_packet(s, buf, sizeof(buf) - 1, &fd, NULL, &tr, false);
+	struct json_object *o, *e;
+
+	msg[0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	o = hl_json_parse(buf, (size_t)n);
+	if (!o)
+		return -2;
+	code = hl_jbool(o, "ok", false) ? 0 :
+	       json_object_object_get_ex(o, "error", &e) ? (int)hl_jint(e, "code", -3) : -3;
+	if (code > 0 && json_object_object_get_ex(o, "error", &e))
+		snprintf(msg, len, "%s", hl_jstr(e, "message") ? hl_jstr(e, "message") : "");
+	json_object_put(o);
+	return code;
+}
+
+static const char status_req[] = "{\"v\":1,\"id\":1,\"op\":\"status\"}";
 
 
 /*
@@ -392,6 +449,110 @@ static void t_passed_fds(void)
 							    -1, NULL, NULL) == 0, "cleanup of uid %d's session", NOBODY);
 		hl_disconnect(c);
 	}
+}
+
+
+/* Issue 9 item 4: 256 connections of uid NOBODY, kept open by the child. */
+static int conns[256];
+static int nobody_flood(void *arg)
+{
+	int admitted = 0, refused_ok = 0;
+	char msg[256];
+
+	(void)arg;
+	for (size_t i = 0; i < HL_ARRAY_SIZE(conns); i++)
+		conns[i] = raw_connect();
+	usleep(300 * 1000);
+	for (size_t i = 0; i < HL_ARRAY_SIZE(conns); i++) {
+		struct pollfd pf = { .fd = conns[i], .events = POLLIN };
+		int rc;
+
+		if (conns[i] < 0)
+			continue;
+		/* refused: the error reply is waiting (nothing sent, so no reset) */
+		if (poll(&pf, 1, 0) == 1) {
+			rc = raw_reply_msg(conns[i], msg, sizeof(msg));
+			if (rc == EAGAIN && strstr(msg, "too many connections from uid 65534 (32)") && is_eof(conns[i]))
+				refused_ok++;
+			else
+				printf("# connection %zu: reply %d (%s)\n", i, rc, msg);
+			continue;
+		}
+		if (send(conns[i], status_req, strlen(status_req), 0) > 0 && raw_reply(conns[i]) == 0)
+			admitted++;
+	}
+	printf("# uid %d: %d of %zu connections admitted, %d refused with EAGAIN\n", NOBODY, admitted,
+	       HL_ARRAY_SIZE(conns), refused_ok);
+	fflush(stdout);
+	return admitted == 32 && refused_ok == (int)HL_ARRAY_SIZE(conns) - 32 ? 0 : 1;
+}
+
+static int other_uid_status(void)
+{
+	int s = raw_connect();
+
+	return s >= 0 && send(s, status_req, strlen(status_req), 0) > 0 && raw_reply(s) == 0 ? 0 : 1;
+}
+
+static int nobody_idle(void)
+{
+	int idle = raw_connect(), busy = raw_connect(), sub = raw_connect(), bad = 0;
+	char msg[256];
+	const char *subreq = "{\"v\":1,\"id\":1,\"op\":\"subscribe\"}";
+
+	if (idle < 0 || busy < 0 || sub < 0)
+		return 90;
+	if (send(sub, subreq, strlen(subreq), 0) < 0 || raw_reply(sub) != 0)
+		bad |= 1;
+	for (int i = 0; i < 4; i++) {
+		usleep(400 * 1000);
+		if (send(busy, status_req, strlen(status_req), 0) < 0 || raw_reply(busy) != 0)
+			bad |= 2;
+	}
+	/* 1.6 s: past the 1 s idle timeout */
+	if (raw_reply_msg(idle, msg, sizeof(msg)) != ETIMEDOUT || !strstr(msg, "idle for 1 s") || !is_eof(idle))
+		bad |= 4;
+	if (send(sub, status_req, strlen(status_req), 0) < 0 || raw_reply(sub) != 0)
+		bad |= 8;
+	return bad;
+}
+
+static void t_limits(void)
+{
+	int rel, res, root[HL_ROOT_RESERVED_CLIENTS], okc = 0;
+	pid_t p = nobody_hold(nobody_flood, NULL, &rel, &res);
+	struct json_object *s;
+
+	ok(res == 0, "uid %d: 32 connections admitted, the other 224 refused with EAGAIN \"too many connections "
+	   "from uid 65534 (32)\"", NOBODY);
+	s = status();
+	ok(s != NULL, "root's status works while uid %d holds its connections", NOBODY);
+	json_object_put(s);
+	ok(as_uid(NOBODY - 1, other_uid_status) == 0, "another uid (%d) can still connect", NOBODY - 1);
+	for (int i = 0; i < HL_ROOT_RESERVED_CLIENTS; i++) {
+		root[i] = raw_connect();
+		okc += root[i] >= 0 && send(root[i], status_req, strlen(status_req), 0) > 0 && raw_reply(root[i]) == 0;
+	}
+	ok(okc == HL_ROOT_RESERVED_CLIENTS, "root opens %d connections at once (%d served)", HL_ROOT_RESERVED_CLIENTS, okc);
+	for (int i = 0; i < HL_ROOT_RESERVED_CLIENTS; i++)
+		close(root[i]);
+	nobody_release(p, rel);
+
+	/* idle timeout: restart the agent with a 1 s timeout */
+	ok(stop_agent(), "agent stops on SIGTERM");
+	ok(start_agent("--idle-timeout 1") == 0, "agent restarts with --idle-timeout 1");
+	{
+		int rs = raw_connect();
+
+		res = as_nobody(nobody_idle);
+		ok(res == 0, "uid %d: idle connection dropped after 1 s with ETIMEDOUT; active and subscribed ones "
+		   "kept (mask %d)", NOBODY, res);
+		ok(rs >= 0 && send(rs, status_req, strlen(status_req), 0) > 0 && raw_reply(rs) == 0,
+		   "root's idle connection is kept");
+		close(rs);
+	}
+	ok(stop_agent(), "agent stops on SIGTERM");
+	ok(start_agent(NULL) == 0, "agent restarts with the default idle timeout");
 }
 
 /* ---- scenarios ---------------------------------------------------------- */
@@ -671,7 +832,7 @@ static void t_keeper(void)
 	char *rep = NULL;
 	struct json_object *s;
 
-	ok(pid > 0 && kill((pid_t)pid, SIGKILL) == 0 && wait_gone((pid_t)pid, 3000), "kill -9 the agent");
+	ok(pid > 0 && safe_kill((pid_t)pid, SIGKILL) == 0 && wait_gone((pid_t)pid, 3000), "kill -9 the agent");
 	ok(strstr(fake_dump(), "hl:0:s1 out files 1") && strstr(fake_dump(), "hl:65534:mine out files 7"),
 	   "sessions survive the agent's death (keeper holds them)");
 	ok(start_agent(NULL) == 0, "restart the agent");
@@ -840,7 +1001,7 @@ int main(int argc, char **argv)
 
 	start_fake();
 	if (!ok(start_agent(NULL) == 0, "agent starts on the fake LUO backend")) {
-		kill(fake_pid, SIGTERM);
+		safe_kill(fake_pid, SIGTERM);
 		return tap_done();
 	}
 	t_sessions();
@@ -850,6 +1011,7 @@ int main(int argc, char **argv)
 	t_ownership();
 	t_preflight(kernel, badkernel);
 	t_barrier(kernel);
+	t_limits();
 	t_keeper();
 	t_update(kernel);
 	t_tool(kernel);
@@ -860,16 +1022,16 @@ int main(int argc, char **argv)
 		char cmd[512];
 
 		if (pid > 0)
-			kill((pid_t)pid, SIGTERM);
+			safe_kill((pid_t)pid, SIGTERM);
 		ok(pid > 0 && wait_gone((pid_t)pid, 5000), "agent exits on SIGTERM");
 		/* the keeper announces its pid in the agent log */
 		snprintf(cmd, sizeof(cmd), "sed -n 's/.*keeper\\[\\([0-9]*\\)\\].*/\\1/p' %s | sort -u", alog);
 		f = popen(cmd, "r");
 		for (int kp; f && fscanf(f, "%d", &kp) == 1;)
-			kill(kp, SIGTERM);
+			safe_kill(kp, SIGTERM);
 		if (f)
 			pclose(f);
-		kill(fake_pid, SIGTERM);
+		safe_kill(fake_pid, SIGTERM);
 		waitpid(fake_pid, NULL, 0);
 		usleep(100000);
 	}

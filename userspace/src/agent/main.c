@@ -77,6 +77,8 @@ static void usage(FILE *f)
 		"  --keeper-socket PATH   keeper socket (default /run/hugelive/keeper.sock)\n"
 		"  --claim-timeout SEC    after an update, time for clients to reclaim (default 300)\n"
 		"  --unclaimed POLICY     finish|keep: what to do with unclaimed sessions (default finish)\n"
+		"  --idle-timeout SEC     drop non-root clients that neither subscribed nor sent a\n"
+		"                         request for SEC seconds (default 60)\n"
 		"  --daemonize            fork; the parent exits once the socket is ready\n"
 		"  -v, --verbose          more logging (repeat for debug)\n"
 		"  -q, --quiet            errors only\n"
@@ -132,6 +134,7 @@ int main(int argc, char **argv)
 		{ "keeper", no_argument, NULL, 'k' },
 		{ "claim-timeout", required_argument, NULL, 'c' },
 		{ "unclaimed", required_argument, NULL, 'u' },
+		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "daemonize", no_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -167,7 +170,21 @@ int main(int argc, char **argv)
 		case 'S': fdstore = optarg; break;
 		case 'K': snprintf(a->fds.keeper_path, sizeof(a->fds.keeper_path), "%s", optarg); break;
 		case 'k': keeper = true; break;
-		case 'c': a->claim_timeout_s = atoi(optarg); break;
+		case 'c':
+		case 'i': {
+			long long v;
+
+			if (hl_parse_num(optarg, 1, 86400 * 365, &v) < 0) {
+				fprintf(stderr, "hugelived: --%s: '%s' is not a positive number of seconds\n",
+					opt == 'c' ? "claim-timeout" : "idle-timeout", optarg);
+				return 2;
+			}
+			if (opt == 'c')
+				a->claim_timeout_s = (int)v;
+			else
+				a->srv.idle_timeout_ms = v * 1000;
+			break;
+		}
 		case 'u':
 			if (!strcmp(optarg, "finish"))
 				a->unclaimed = UNCLAIMED_FINISH;

@@ -24,6 +24,7 @@ void server_init(struct server *srv)
 	memset(srv, 0, sizeof(*srv));
 	srv->listen_fd = srv->ep = -1;
 	srv->sock_mode = 0666;
+	srv->idle_timeout_ms = HL_IDLE_TIMEOUT_S * 1000;
 }
 
 /* ---- client output ---------------------------------------------------- */
@@ -192,6 +193,7 @@ static void client_readable(struct client *c)
 		fd = nfds > 0 ? fds[0] : -1;
 		if (n == -EAGAIN)
 			return;
+		c->last_active_ms = hl_now_ms();
 		if (n <= 0) {
 			closer_close(fd);
 			LOGD("client pid %d disconnected", (int)c->pid);
@@ -249,10 +251,90 @@ static void client_name_from_proc(struct client *c)
 	free(comm);
 }
 
+/*
+ * May a new connection of uid stay? HL_ROOT_RESERVED_CLIENTS of the
+ * HL_MAX_CLIENTS slots are root's alone, and no other uid holds more than
+ * HL_MAX_CLIENTS_PER_UID: one user's idle connections cannot lock out root
+ * (status, update) or the other users.
+ */
+static int admit(struct server *srv, uid_t uid, char *why, size_t len)
+{
+	int mine = 0;
+
+	if (srv->nclients >= HL_MAX_CLIENTS) {
+		snprintf(why, len, "too many clients (%d)", HL_MAX_CLIENTS);
+		return -EAGAIN;
+	}
+	if (uid == 0)
+		return 0;
+	if (srv->nclients >= HL_MAX_CLIENTS - HL_ROOT_RESERVED_CLIENTS) {
+		snprintf(why, len, "too many clients (%d; the last %d are reserved for root)",
+			 HL_MAX_CLIENTS - HL_ROOT_RESERVED_CLIENTS, HL_ROOT_RESERVED_CLIENTS);
+		return -EAGAIN;
+	}
+	server_for_each_client(srv, k)
+		mine += !k->dead && k->uid == uid;
+	if (mine >= HL_MAX_CLIENTS_PER_UID) {
+		snprintf(why, len, "too many connections from uid %u (%d)", (unsigned)uid, HL_MAX_CLIENTS_PER_UID);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/*
+ * Read and discard what a refused client sent already: closing a socket with
+ * unread data resets the peer, which would then not see the error reply.
+ */
+static void drain(int fd)
+{
+	char buf[512];
+
+	for (int i = 0; i < 16; i++) {
+		int fds[HL_SCM_MAX_FD], nfds = 0;
+		bool trunc;
+		ssize_t n = hl_recv_packet_fds(fd, buf, sizeof(buf), fds, HL_SCM_MAX_FD, &nfds, &trunc, true);
+
+		for (int k = 0; k < nfds; k++)
+			closer_close(fds[k]);
+		if (n <= 0)
+			return;
+	}
+}
+
+static bool idle_applies(const struct server *srv, const struct client *c)
+{
+	return srv->idle_timeout_ms > 0 && !c->dead && !c->subscribed && c->uid != 0;
+}
+
+/* Drop idle clients; returns the next idle deadline (ms) or -1. */
+static int64_t idle_check(struct server *srv, int64_t now)
+{
+	int64_t next = -1;
+
+	server_for_each_client(srv, c) {
+		int64_t dl;
+
+		if (!idle_applies(srv, c))
+			continue;
+		dl = c->last_active_ms + srv->idle_timeout_ms;
+		if (now >= dl) {
+			char msg[96];
+
+			snprintf(msg, sizeof(msg), "idle for %lld s without a request; closing",
+				 (long long)(srv->idle_timeout_ms / 1000));
+			client_fatal(c, -1, ETIMEDOUT, msg);
+		} else if (next < 0 || dl < next) {
+			next = dl;
+		}
+	}
+	return next;
+}
+
 static void accept_clients(struct server *srv)
 {
 	for (;;) {
-		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), rc;
+		char why[128];
 		struct ucred cr;
 		socklen_t cl = sizeof(cr);
 		struct client *c;
@@ -264,16 +346,17 @@ static void accept_clients(struct server *srv)
 			closer_close(fd);
 			continue;
 		}
-		if (srv->nclients >= HL_MAX_CLIENTS) {
-			struct json_object *o = hl_reply_err(-1, EAGAIN, "too many clients");
+		if ((rc = admit(srv, cr.uid, why, sizeof(why))) < 0) {
+			struct json_object *o = hl_reply_err(-1, -rc, "%s", why);
 			char *s = hl_json_dump(o, NULL);
 
 			json_object_put(o);
 			if (s)
 				hl_send_packet(fd, s, strlen(s), -1, true);
 			free(s);
+			drain(fd);
 			closer_close(fd);
-			LOGE("refusing client pid %d: %d clients connected", (int)cr.pid, srv->nclients);
+			LOGE("refusing client pid %d uid %u: %s", (int)cr.pid, (unsigned)cr.uid, why);
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
@@ -286,6 +369,7 @@ static void accept_clients(struct server *srv)
 		c->uid = cr.uid;
 		c->gid = cr.gid;
 		c->pid = cr.pid;
+		c->last_active_ms = hl_now_ms();
 		client_name_from_proc(c);
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
@@ -361,8 +445,11 @@ int server_run(struct server *srv)
 	while (!srv->quit) {
 		struct epoll_event evs[32];
 		int64_t dl = srv->ops->next_deadline ? srv->ops->next_deadline(srv->ctx) : -1;
+		int64_t idl = idle_check(srv, hl_now_ms());
 		int timeout = -1, n;
 
+		if (idl >= 0 && (dl < 0 || idl < dl))
+			dl = idl;
 		if (dl >= 0) {
 			int64_t d = dl - hl_now_ms();
 

@@ -36,6 +36,7 @@ struct client {
 	bool want_out;		/* EPOLLOUT armed */
 	struct outpkt *oq_head, *oq_tail;
 	size_t oq_bytes;
+	int64_t last_active_ms;	/* connect or last request, monotonic */
 	/* update barrier: owned by update.c */
 	bool subscribed;
 	int ack;		/* current barrier: 0 pending, 1 ready, -1 refused */
@@ -58,6 +59,7 @@ struct server {
 	int ep;
 	struct client *clients;
 	int nclients;
+	int64_t idle_timeout_ms;	/* non-root unsubscribed clients; 0: none */
 	const struct server_ops *ops;
 	void *ctx;
 	volatile int quit;

@@ -28,6 +28,9 @@ struct json_object;
 #define HL_MAX_SESSIONS_TOTAL 1024
 #define HL_MAX_TOKENS_PER_SESSION 128
 #define HL_MAX_CLIENTS 256
+#define HL_ROOT_RESERVED_CLIENTS 16	/* of HL_MAX_CLIENTS, only for uid 0 */
+#define HL_MAX_CLIENTS_PER_UID 32	/* non-root uids */
+#define HL_IDLE_TIMEOUT_S 60		/* non-root, unsubscribed, no request */
 #define HL_MAX_JSON_DEPTH 8
 #define HL_MAX_OUTQ_BYTES (1024 * 1024)	/* per client; beyond: dropped */
 #define HL_TOKEN_MAX INT64_MAX

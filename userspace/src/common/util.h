@@ -52,6 +52,12 @@ int hl_listen_unix(const char *path, unsigned mode, int backlog, bool nonblock);
 ssize_t hl_recv_packet_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds_out,
 			   bool *truncated, bool nonblock);
 
+/*
+ * Strict decimal number: digits only (no sign, space, suffix or empty
+ * string), within [min, max]. Returns 0 or -EINVAL / -ERANGE.
+ */
+int hl_parse_num(const char *s, long long min, long long max, long long *out);
+
 int hl_set_nonblock(int fd, bool on);
 int hl_set_cloexec(int fd, bool on);
 

@@ -179,7 +179,16 @@ static int call(hl_client *c, struct json_object *req, int fd_in, struct json_ob
 	n = hl_send_packet(c->fd, s, len, fd_in, false);
 	free(s);
 	if (n < 0) {
+		struct json_object *o = NULL, *e;
+
 		snprintf(c->err, sizeof(c->err), "send to agent failed: %s", strerror((int)-n));
+		/* refused at connect (e.g. too many connections): the reason may be queued */
+		if (recv_json(c, 0, &o, NULL) == 0 && !hl_jbool(o, "ok", true) &&
+		    json_object_object_get_ex(o, "error", &e) && hl_jint(e, "code", 0) > 0) {
+			n = -hl_jint(e, "code", 0);
+			snprintf(c->err, sizeof(c->err), "%s", hl_jstr(e, "message") ? hl_jstr(e, "message") : "");
+		}
+		json_object_put(o);
 		return (int)n;
 	}
 	for (;;) {
@@ -195,7 +204,9 @@ static int call(hl_client *c, struct json_object *req, int fd_in, struct json_ob
 			queue_event(c, o);
 			continue;
 		}
-		if (hl_jint(o, "id", -2) != id && hl_jint(o, "id", -2) != -2) {
+		/* id -1: an error about the connection itself (refused, idle, malformed) */
+		if (hl_jint(o, "id", -2) != id && hl_jint(o, "id", -2) != -2 &&
+		    !(hl_jint(o, "id", -2) == -1 && !hl_jbool(o, "ok", true))) {
 			if (fd >= 0)
 				close(fd);
 			json_object_put(o);
