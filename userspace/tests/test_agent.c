@@ -22,6 +22,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
@@ -63,14 +65,19 @@ static void start_fake(void)
 		usleep(10000);
 }
 
-/* Start the agent (daemonized; returns once its socket is ready). */
-static int start_agent(const char *extra)
+/* Start the agent (daemonized; returns once its socket is ready) after shell commands pre. */
+static int start_agent_pre(const char *pre, const char *extra)
 {
 	char cmd[1024];
 
-	snprintf(cmd, sizeof(cmd), "%s/hugelived --fake-luo %s --socket %s --keeper-socket %s --fd-store keeper "
-		 "--daemonize -v %s 2>>%s", bindir, luo, sock, keeper, extra ? extra : "", alog);
+	snprintf(cmd, sizeof(cmd), "%s %s/hugelived --fake-luo %s --socket %s --keeper-socket %s --fd-store keeper "
+		 "--daemonize -v %s 2>>%s", pre ? pre : "", bindir, luo, sock, keeper, extra ? extra : "", alog);
 	return system(cmd);
+}
+
+static int start_agent(const char *extra)
+{
+	return start_agent_pre(NULL, extra);
 }
 
 static int tool(const char *args)
@@ -555,6 +562,94 @@ static void t_limits(void)
 	ok(start_agent(NULL) == 0, "agent restarts with the default idle timeout");
 }
 
+
+/* Soft "Max open files" of pid, or -1. */
+static long nofile_soft(pid_t pid)
+{
+	struct rlimit rl;
+
+	return prlimit(pid, RLIMIT_NOFILE, NULL, &rl) == 0 ? (long)rl.rlim_cur : -1;
+}
+
+/* utime + stime of pid in clock ticks, or -1. */
+static long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
+}
+
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	while (dir && (d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+/* Issue 9 item 5: the open file limit is raised at start; EMFILE on accept backs off. */
+static void t_nofile(void)
+{
+	int64_t pid;
+	int c[12], nc = 0;
+	long t0, t1;
+	struct rlimit low, orig;
+
+	ok(stop_agent(), "agent stops on SIGTERM");
+	ok(start_agent_pre("ulimit -Sn 64;", NULL) == 0, "agent starts with a soft open file limit of 64");
+	pid = agent_pid();
+	ok(pid > 1 && nofile_soft((pid_t)pid) >= 16384, "agent raised its soft open file limit to %ld (>= 16384)",
+	   pid > 1 ? nofile_soft((pid_t)pid) : -1L);
+	if (pid <= 1)
+		return;
+	/* leave the agent a handful of free fds, then connect more clients than that */
+	prlimit((pid_t)pid, RLIMIT_NOFILE, NULL, &orig);
+	low.rlim_cur = (rlim_t)count_fds((pid_t)pid) + 3;
+	low.rlim_max = orig.rlim_max;
+	ok(prlimit((pid_t)pid, RLIMIT_NOFILE, &low, NULL) == 0, "agent's soft limit lowered to %lu",
+	   (unsigned long)low.rlim_cur);
+	for (size_t i = 0; i < HL_ARRAY_SIZE(c); i++)
+		if ((c[nc] = raw_connect()) >= 0)
+			nc++;
+	usleep(300 * 1000);
+	t0 = cpu_ticks((pid_t)pid);
+	usleep(1000 * 1000);
+	t1 = cpu_ticks((pid_t)pid);
+	ok(t0 >= 0 && t1 - t0 < 20, "agent out of fds with %d connections pending uses %ld ticks of CPU in 1 s "
+	   "(< 20 of %ld: no spinning)", nc, t1 - t0, sysconf(_SC_CLK_TCK));
+	prlimit((pid_t)pid, RLIMIT_NOFILE, &orig, NULL);
+	for (int i = 0; i < nc; i++)
+		close(c[i]);
+	{
+		int64_t t = hl_now_ms();
+		struct json_object *s = status();
+
+		ok(s != NULL && hl_now_ms() - t < 3000, "with fds again the agent accepts (%lld ms)",
+		   (long long)(hl_now_ms() - t));
+		json_object_put(s);
+	}
+	ok(stop_agent() && start_agent(NULL) == 0, "agent restarted with the default limit");
+}
+
 /* ---- scenarios ---------------------------------------------------------- */
 
 static void t_sessions(void)
@@ -1012,6 +1107,7 @@ int main(int argc, char **argv)
 	t_preflight(kernel, badkernel);
 	t_barrier(kernel);
 	t_limits();
+	t_nofile();
 	t_keeper();
 	t_update(kernel);
 	t_tool(kernel);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -87,6 +88,37 @@ static void usage(FILE *f)
 		"  --fake-luo SOCKET      use the hugelive-fakeluo server instead of the kernel\n"
 		"internal:\n"
 		"  --keeper               run as the fd keeper process\n");
+}
+
+/*
+ * The agent holds up to HL_MAX_SESSIONS_TOTAL session fds, HL_MAX_CLIENTS
+ * client sockets, fds in flight to the closer, and its own few: more than
+ * the usual soft limit of 1024. Raise the soft limit (and the hard one, if
+ * allowed) to HL_NOFILE_WANT before anything is opened; the keeper, spawned
+ * later, inherits it.
+ */
+#define HL_NOFILE_WANT 16384
+static void raise_nofile(void)
+{
+	struct rlimit rl, want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= HL_NOFILE_WANT)
+		return;
+	want.rlim_cur = want.rlim_max = HL_NOFILE_WANT;
+	if (rl.rlim_max >= HL_NOFILE_WANT || setrlimit(RLIMIT_NOFILE, &want) < 0) {
+		want.rlim_cur = rl.rlim_max < HL_NOFILE_WANT ? rl.rlim_max : HL_NOFILE_WANT;
+		want.rlim_max = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &want) < 0) {
+			LOGE("cannot raise the open file limit from %llu: %m", (unsigned long long)rl.rlim_cur);
+			return;
+		}
+	}
+	if (want.rlim_cur < HL_NOFILE_WANT)
+		LOGE("open file limit %llu (hard limit) is below the %d the agent may need",
+		     (unsigned long long)want.rlim_cur, HL_NOFILE_WANT);
+	else
+		LOGD("open file limit raised from %llu to %llu", (unsigned long long)rl.rlim_cur,
+		     (unsigned long long)want.rlim_cur);
 }
 
 static int daemon_pipe[2] = { -1, -1 };
@@ -246,6 +278,7 @@ int main(int argc, char **argv)
 		free(names);
 	}
 
+	raise_nofile();
 	/* Take back fds from the keeper / systemd FD store, or open the device. */
 	if (fdstore_setup(&a->fds) < 0)
 		goto fail;

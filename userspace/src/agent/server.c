@@ -330,6 +330,33 @@ static int64_t idle_check(struct server *srv, int64_t now)
 	return next;
 }
 
+/*
+ * Out of fds (or memory): the pending connection stays in the backlog and
+ * the listening socket stays readable, so retrying at once would spin.
+ * Take it out of the epoll set for a while (100 ms, doubling up to 1 s).
+ */
+static void accept_pause(struct server *srv, int err)
+{
+	srv->accept_backoff_ms = srv->accept_backoff_ms ? srv->accept_backoff_ms * 2 : 100;
+	if (srv->accept_backoff_ms > 1000)
+		srv->accept_backoff_ms = 1000;
+	srv->accept_resume_ms = hl_now_ms() + srv->accept_backoff_ms;
+	epoll_ctl(srv->ep, EPOLL_CTL_DEL, srv->listen_fd, NULL);
+	LOGE("accept: %s (%d clients connected); not accepting for %lld ms", strerror(err), srv->nclients,
+	     (long long)srv->accept_backoff_ms);
+}
+
+static void accept_resume(struct server *srv, int64_t now)
+{
+	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &listen_tag };
+
+	if (!srv->accept_resume_ms || now < srv->accept_resume_ms)
+		return;
+	srv->accept_resume_ms = 0;
+	if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->listen_fd, &lev) < 0)
+		LOGE("cannot watch the listening socket again: %s", strerror(errno));
+}
+
 static void accept_clients(struct server *srv)
 {
 	for (;;) {
@@ -340,8 +367,12 @@ static void accept_clients(struct server *srv)
 		struct client *c;
 		struct epoll_event ev;
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(srv, errno);
 			return;
+		}
+		srv->accept_backoff_ms = 0;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
 			closer_close(fd);
 			continue;
@@ -445,11 +476,15 @@ int server_run(struct server *srv)
 	while (!srv->quit) {
 		struct epoll_event evs[32];
 		int64_t dl = srv->ops->next_deadline ? srv->ops->next_deadline(srv->ctx) : -1;
-		int64_t idl = idle_check(srv, hl_now_ms());
+		int64_t now = hl_now_ms(), idl;
 		int timeout = -1, n;
 
+		accept_resume(srv, now);
+		idl = idle_check(srv, now);
 		if (idl >= 0 && (dl < 0 || idl < dl))
 			dl = idl;
+		if (srv->accept_resume_ms && (dl < 0 || srv->accept_resume_ms < dl))
+			dl = srv->accept_resume_ms;
 		if (dl >= 0) {
 			int64_t d = dl - hl_now_ms();
 

@@ -60,6 +60,8 @@ struct server {
 	struct client *clients;
 	int nclients;
 	int64_t idle_timeout_ms;	/* non-root unsubscribed clients; 0: none */
+	int64_t accept_resume_ms;	/* accept paused (EMFILE...) until then; 0: not paused */
+	int64_t accept_backoff_ms;
 	const struct server_ops *ops;
 	void *ctx;
 	volatile int quit;
