@@ -650,6 +650,120 @@ static void t_nofile(void)
 	ok(stop_agent() && start_agent(NULL) == 0, "agent restarted with the default limit");
 }
 
+
+/* Issue 9 item 6: 3 sessions x 128 fds with 128-char labels (> 64 KiB as one reply). */
+static int nobody_big(void)
+{
+	hl_client *c;
+	char label[HL_MAX_LABEL + 1], name[16];
+	struct hl_session_info *ss = NULL;
+	size_t n = 0, fds = 0, nbig = 0;
+	int bad = 0;
+
+	memset(label, 'L', HL_MAX_LABEL);
+	label[HL_MAX_LABEL] = '\0';
+	if (hl_connect(sock, &c) < 0)
+		return 90;
+	for (int s = 0; s < 3; s++) {
+		snprintf(name, sizeof(name), "big%d", s);
+		if (hl_create_session(c, name) != 0)
+			bad |= 1;
+		for (int k = 0; k < HL_MAX_TOKENS_PER_SESSION; k++) {
+			int mfd = make_memfd("x");
+
+			if (hl_preserve_fd(c, name, (uint64_t)k, mfd, label) != 0)
+				bad |= 2;
+			close(mfd);
+		}
+	}
+	if (hl_list_sessions(c, &ss, &n) != 0)
+		bad |= 4;
+	for (size_t i = 0; i < n; i++)
+		if (!strncmp(ss[i].name, "big", 3)) {
+			fds += ss[i].nfds;
+			nbig++;
+		}
+	if (nbig != 3 || fds != 3 * HL_MAX_TOKENS_PER_SESSION)
+		bad |= 8;
+	hl_free_sessions(ss, n);
+	hl_disconnect(c);
+	return bad;
+}
+
+static int nobody_big_cleanup(void)
+{
+	hl_client *c;
+	int bad = 0;
+	char name[16];
+
+	if (hl_connect(sock, &c) < 0)
+		return 90;
+	for (int s = 0; s < 3; s++) {
+		snprintf(name, sizeof(name), "big%d", s);
+		bad |= hl_destroy_session(c, name) != 0;
+	}
+	hl_disconnect(c);
+	return bad;
+}
+
+/* Run hugelivectl with args; its stdout (up to len) in out. Returns the exit code. */
+static int tool_out(const char *args, char *out, size_t len)
+{
+	char cmd[1024];
+	size_t n = 0;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "HUGELIVE_SOCKET=%s %s/hugelivectl %s 2>>%s/tool.log", sock, bindir, args, dir);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (n + 1 < len && (st = (int)fread(out + n, 1, len - 1 - n, f)) > 0)
+		n += (size_t)st;
+	out[n] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void t_big_replies(void)
+{
+	static char out[1 << 20];
+	struct json_object *o, *arr;
+	size_t nbig = 0, fds = 0;
+	int rc;
+
+	rc = as_nobody(nobody_big);
+	ok(rc == 0, "uid %d: 3 sessions x 128 fds with 128-char labels, listed back by libhugelive (mask %d)", NOBODY, rc);
+	rc = tool_out("--json sessions --all", out, sizeof(out));
+	o = json_tokener_parse(out);
+	if (o && json_object_object_get_ex(o, "sessions", &arr))
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			struct json_object *s = json_object_array_get_idx(arr, i), *f;
+
+			if (hl_jint(s, "uid", 0) == NOBODY && !strncmp(hl_jstr(s, "name") ? hl_jstr(s, "name") : "", "big", 3) &&
+			    json_object_object_get_ex(s, "fds", &f)) {
+				nbig++;
+				fds += json_object_array_length(f);
+			}
+		}
+	ok(rc == 0 && nbig == 3 && fds == 3 * HL_MAX_TOKENS_PER_SESSION,
+	   "root's hugelivectl --json sessions --all: exit %d, %zu sessions and %zu fds of uid %d (%zu bytes)",
+	   rc, nbig, fds, NOBODY, strlen(out));
+	json_object_put(o);
+	ok(tool("sessions --all") == 0, "root's hugelivectl sessions --all (table)");
+	{
+		hl_client *c;
+		char *rep = NULL;
+
+		ok(hl_connect(sock, &c) == 0 && hl_call_json(c, "{\"op\":\"list\",\"all\":true}", -1, &rep, NULL) == 0 &&
+		   strlen(rep) < HL_MAX_MSG && strstr(rep, "\"more\":true") && strstr(rep, "\"next\":"),
+		   "one list reply stays below 64 KiB and says more/next (%zu bytes)", rep ? strlen(rep) : 0);
+		free(rep);
+		hl_disconnect(c);
+	}
+	ok(as_nobody(nobody_big_cleanup) == 0, "uid %d destroys its big sessions", NOBODY);
+}
+
 /* ---- scenarios ---------------------------------------------------------- */
 
 static void t_sessions(void)
@@ -959,6 +1073,27 @@ static int nobody_after(void)
 	return bad; /* leaves "mine" unfinished on purpose */
 }
 
+/* Issue 9 item 10: status.report shows a non-root caller only its own sessions. */
+static int other_sees_no_report(void)
+{
+	struct json_object *s = status();
+	const char *js = s ? json_object_to_json_string(s) : NULL;
+	int bad = !js ? 1 : (strstr(js, "hl:65534") || strstr(js, "\"mine\"")) ? 2 : 0;
+
+	json_object_put(s);
+	return bad;
+}
+
+static int nobody_sees_own_report(void)
+{
+	struct json_object *s = status();
+	const char *js = s ? json_object_to_json_string(s) : NULL;
+	int bad = js && strstr(js, "hl:65534:mine") && strstr(js, "unclaimed") ? 0 : 1;
+
+	json_object_put(s);
+	return bad;
+}
+
 static void t_update(const char *kernel)
 {
 	char err[512];
@@ -1008,6 +1143,9 @@ static void t_update(const char *kernel)
 		   "unclaimed session reported after the claim timeout");
 	}
 	json_object_put(s);
+	ok(as_uid(NOBODY - 1, other_sees_no_report) == 0, "uid %d's status.report does not show uid %d's session",
+	   NOBODY - 1, NOBODY);
+	ok(as_nobody(nobody_sees_own_report) == 0, "uid %d's status.report shows its own unclaimed session", NOBODY);
 	ok(!strstr(fake_dump(), "hl:65534:mine"), "unclaimed session finished per policy");
 }
 
@@ -1108,6 +1246,7 @@ int main(int argc, char **argv)
 	t_barrier(kernel);
 	t_limits();
 	t_nofile();
+	t_big_replies();
 	t_keeper();
 	t_update(kernel);
 	t_tool(kernel);

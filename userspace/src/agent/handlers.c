@@ -32,6 +32,9 @@ static void reply_errno(struct client *c, int64_t id, int err, const char *what)
 	client_send(c, hl_reply_err(id, err, "%s: %s", what, strerror(err)), -1);
 }
 
+/* finish all: names listed (knames up to 62 bytes), beyond only counted */
+#define HL_FINISH_LIST_MAX 256
+
 /* ---- passed fds ------------------------------------------------------- */
 
 #ifndef F_GET_SEALS
@@ -190,24 +193,58 @@ out:
 	closer_close(fd);
 }
 
+static int by_seq(const void *x, const void *y)
+{
+	const struct session *a = *(const struct session *const *)x, *b = *(const struct session *const *)y;
+
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/*
+ * One page of sessions in arrival order: as many as fit in HL_REPLY_BUDGET
+ * bytes (one always fits: 128 fds with the longest labels are ~45 KB).
+ * "more": true and "next" (the cursor for "after") when the page is not the
+ * last one.
+ */
 static void op_list(struct agent *a, struct client *c, struct hl_req *r)
 {
-	struct json_object *o, *arr = json_object_new_array();
+	struct json_object *o, *arr;
+	struct session **v;
+	size_t n = 0, used = 0, i;
 	uint32_t uid;
 	int rc;
 
-	if ((rc = hl_target_uid(c->uid, r->has_uid, r->uid, &uid)) < 0) {
-		json_object_put(arr);
+	if ((rc = hl_target_uid(c->uid, r->has_uid, r->uid, &uid)) < 0)
 		return reply_errno(c, r->id, -rc, "uid");
-	}
+	v = calloc((size_t)a->sessions.count + 1, sizeof(*v));
+	if (!v)
+		return reply_errno(c, r->id, ENOMEM, "list");
 	for (struct session *s = a->sessions.head; s; s = s->next) {
 		bool show = (c->uid == 0 && !r->has_uid) ? (r->all || s->uid == uid) : s->uid == uid;
 
-		if (show && hl_authorized(c->uid, s->uid))
-			json_object_array_add(arr, session_to_json(s));
+		if (show && hl_authorized(c->uid, s->uid) && (!r->has_after || s->seq > r->after))
+			v[n++] = s;
+	}
+	qsort(v, n, sizeof(*v), by_seq);
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		struct json_object *j = session_to_json(v[i]);
+		size_t len;
+
+		json_object_to_json_string_length(j, JSON_C_TO_STRING_PLAIN, &len);
+		if (i > 0 && used + len + 1 > HL_REPLY_BUDGET) {
+			json_object_put(j);
+			break;
+		}
+		used += len + 1;
+		json_object_array_add(arr, j);
 	}
 	o = hl_reply_ok(r->id);
 	json_object_object_add(o, "sessions", arr);
+	json_object_object_add(o, "more", json_object_new_boolean(i < n));
+	if (i < n)
+		json_object_object_add(o, "next", json_object_new_int64((int64_t)v[i - 1]->seq));
+	free(v);
 	client_send(c, o, -1);
 }
 
@@ -264,8 +301,8 @@ static int finish_session(struct agent *a, struct session *s)
 static void op_finish(struct agent *a, struct client *c, struct hl_req *r)
 {
 	struct json_object *o, *done, *failed;
+	int rc, ndone = 0, nfailed = 0;
 	uint32_t uid;
-	int rc;
 
 	if ((rc = hl_target_uid(c->uid, r->has_uid, r->uid, &uid)) < 0)
 		return reply_errno(c, r->id, -rc, "uid");
@@ -302,17 +339,25 @@ static void op_finish(struct agent *a, struct client *c, struct hl_req *r)
 		if (rc < 0) {
 			struct json_object *f = json_object_new_object();
 
+			nfailed++;
 			json_object_object_add(f, "kname", json_object_new_string(nm));
 			json_object_object_add(f, "error", json_object_new_string(strerror(-rc)));
-			json_object_array_add(failed, f);
+			if (json_object_array_length(failed) < HL_FINISH_LIST_MAX)
+				json_object_array_add(failed, f);
+			else
+				json_object_put(f);
 		} else {
-			json_object_array_add(done, json_object_new_string(nm));
+			ndone++;
+			if (json_object_array_length(done) < HL_FINISH_LIST_MAX)
+				json_object_array_add(done, json_object_new_string(nm));
 		}
 	}
 	state_write(a, "finish");
 	o = hl_reply_ok(r->id);
 	json_object_object_add(o, "finished", done);
 	json_object_object_add(o, "failed", failed);
+	json_object_object_add(o, "finished_count", json_object_new_int(ndone));
+	json_object_object_add(o, "failed_count", json_object_new_int(nfailed));
 	client_send(c, o, -1);
 }
 
@@ -399,8 +444,12 @@ static void op_status(struct agent *a, struct client *c, struct hl_req *r)
 		json_object_new_int64((a->claim_deadline_ms - hl_now_ms()) / 1000) : NULL);
 	json_object_object_add(o, "unclaimed_policy",
 			       json_object_new_string(a->unclaimed == UNCLAIMED_KEEP ? "keep" : "finish"));
-	if (a->report.entries)
-		json_object_object_add(o, "report", json_object_get(a->report.entries));
+	if (a->report.entries) {
+		/* a non-root caller sees only its own sessions' entries */
+		json_object_object_add(o, "report", report_for(&a->report, (uint32_t)c->uid));
+		if (c->uid == 0 && a->report.dropped)
+			json_object_object_add(o, "report_dropped", json_object_new_int64((int64_t)a->report.dropped));
+	}
 	json_object_object_add(o, "hugetlb_support", a->hugetlb_support < 0 ? NULL :
 			       json_object_new_boolean(a->hugetlb_support == 1));
 	json_object_object_add(o, "state_seq", json_object_new_int64((int64_t)a->st.seq));
@@ -423,8 +472,13 @@ void handlers_tick(struct agent *a, int64_t now)
 				got += s->fds[i].retrieved;
 			LOGE("unclaimed session %s of uid %u: %zu of %zu fd(s) retrieved; policy %s",
 			     s->name, (unsigned)s->uid, got, s->nfds, a->unclaimed == UNCLAIMED_KEEP ? "keep" : "finish");
-			struct json_object *e = session_to_json(s);
+			struct json_object *e = json_object_new_object();
 
+			json_object_object_add(e, "kname", json_object_new_string(s->kname));
+			json_object_object_add(e, "name", json_object_new_string(s->name));
+			json_object_object_add(e, "uid", json_object_new_int64(s->uid));
+			json_object_object_add(e, "fds", json_object_new_int64((int64_t)s->nfds));
+			json_object_object_add(e, "retrieved", json_object_new_int64((int64_t)got));
 			json_object_object_add(e, "problem", json_object_new_string("unclaimed"));
 			json_object_object_add(e, "action", json_object_new_string(
 				a->unclaimed == UNCLAIMED_KEEP ? "kept" : "finished"));

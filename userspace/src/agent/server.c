@@ -79,6 +79,16 @@ void client_send(struct client *c, struct json_object *obj, int fd)
 		return;
 	}
 	s = hl_json_dump(obj, &len);
+	if (s && len > HL_MAX_MSG && fd < 0) {
+		/* a bug in a handler, not the client's fault: say so instead of dropping */
+		struct json_object *e = hl_reply_err(hl_jint(obj, "id", -1), EMSGSIZE,
+						     "reply of %zu bytes exceeds the %d-byte message limit", len, HL_MAX_MSG);
+
+		LOGE("reply of %zu bytes to pid %d exceeds the message limit", len, (int)c->pid);
+		free(s);
+		s = hl_json_dump(e, &len);
+		json_object_put(e);
+	}
 	json_object_put(obj);
 	p = calloc(1, sizeof(*p));
 	if (!s || !p || len > HL_MAX_MSG) {

@@ -87,6 +87,7 @@ struct fdrec *session_fd(struct session *s, uint64_t token)
 
 void session_add(struct session_table *t, struct session *s)
 {
+	s->seq = ++t->next_seq;
 	s->next = t->head;
 	t->head = s;
 	t->count++;

@@ -36,11 +36,13 @@ struct session {
 	struct fdrec *fds;
 	size_t nfds;
 	int64_t created;	/* wall clock, seconds */
+	uint64_t seq;		/* order of arrival in this agent: the list cursor */
 };
 
 struct session_table {
 	struct session *head;
 	int count;
+	uint64_t next_seq;
 };
 
 /* A caller may act on a session iff it is root or owns it. */

@@ -293,7 +293,8 @@ int hl_req_parse(const char *buf, size_t len, struct hl_req *r, char *err, size_
 			goto fail;
 		break;
 	case HL_OP_LIST:
-		if ((rc = get_uid(r, err, errlen)) || (rc = get_bool(r->root, "all", &r->all, err, errlen)))
+		if ((rc = get_uid(r, err, errlen)) || (rc = get_bool(r->root, "all", &r->all, err, errlen)) ||
+		    (rc = get_uint(r->root, "after", false, 0, HL_TOKEN_MAX, &r->has_after, &r->after, err, errlen)))
 			goto fail;
 		break;
 	case HL_OP_FINISH:

@@ -34,6 +34,8 @@ struct json_object;
 #define HL_MAX_JSON_DEPTH 8
 #define HL_MAX_OUTQ_BYTES (1024 * 1024)	/* per client; beyond: dropped */
 #define HL_TOKEN_MAX INT64_MAX
+#define HL_REPLY_BUDGET 60000	/* list pages and capped arrays stay below HL_MAX_MSG */
+#define HL_MAX_REPORT 64	/* status.report entries kept (oldest dropped first) */
 
 #define HL_DEFAULT_SOCKET "/run/hugelive/agent.sock"
 #define HL_DEFAULT_DEVICE "/dev/liveupdate"
@@ -77,6 +79,8 @@ struct hl_req {
 	uint64_t token;
 	const char *label;
 	bool all;		/* list/finish: all sessions visible to caller */
+	bool has_after;		/* list: page after this cursor ("next" of the previous page) */
+	uint64_t after;
 	/* barrier */
 	uint64_t update_id;
 	const char *reason;

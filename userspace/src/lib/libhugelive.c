@@ -305,57 +305,90 @@ int hl_retrieve_fd(hl_client *c, const char *session, uint64_t token, int *fd_ou
 	return rc;
 }
 
-int hl_list_sessions(hl_client *c, struct hl_session_info **out, size_t *n)
+/* Append the sessions of one list page to *v (*cnt entries, *cap allocated). */
+static int add_page(struct json_object *arr, struct hl_session_info **v, size_t *cnt, size_t *cap)
 {
-	struct json_object *rep, *arr;
-	struct hl_session_info *v;
-	size_t cnt;
-	int rc = call(c, req_new("list", NULL), -1, &rep, NULL);
+	size_t k = json_object_array_length(arr);
 
-	*out = NULL;
-	*n = 0;
-	if (rc < 0) {
-		json_object_put(rep);
-		return rc;
+	if (*cnt + k > *cap) {
+		size_t nc = (*cnt + k) * 2;
+		struct hl_session_info *nv = realloc(*v, (nc ? nc : 1) * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		memset(nv + *cap, 0, (nc - *cap) * sizeof(*nv));
+		*v = nv;
+		*cap = nc;
 	}
-	if (!json_object_object_get_ex(rep, "sessions", &arr) || !json_object_is_type(arr, json_type_array)) {
-		json_object_put(rep);
-		return -EPROTO;
-	}
-	cnt = json_object_array_length(arr);
-	v = calloc(cnt ? cnt : 1, sizeof(*v));
-	if (!v) {
-		json_object_put(rep);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < cnt; i++) {
+	for (size_t i = 0; i < k; i++) {
 		struct json_object *s = json_object_array_get_idx(arr, i), *fds;
+		struct hl_session_info *x = &(*v)[(*cnt)++];
 		const char *st = hl_jstr(s, "state");
 
-		snprintf(v[i].name, sizeof(v[i].name), "%s", hl_jstr(s, "name") ? hl_jstr(s, "name") : "");
-		v[i].uid = (uint32_t)hl_jint(s, "uid", 0);
-		v[i].incoming = st && !strcmp(st, "incoming");
-		v[i].created = hl_jint(s, "created", 0);
+		snprintf(x->name, sizeof(x->name), "%s", hl_jstr(s, "name") ? hl_jstr(s, "name") : "");
+		x->uid = (uint32_t)hl_jint(s, "uid", 0);
+		x->incoming = st && !strcmp(st, "incoming");
+		x->created = hl_jint(s, "created", 0);
 		if (json_object_object_get_ex(s, "fds", &fds) && json_object_is_type(fds, json_type_array)) {
-			size_t k = json_object_array_length(fds);
+			size_t nf = json_object_array_length(fds);
 
-			v[i].fds = calloc(k ? k : 1, sizeof(*v[i].fds));
-			for (size_t j = 0; v[i].fds && j < k; j++) {
+			x->fds = calloc(nf ? nf : 1, sizeof(*x->fds));
+			if (!x->fds)
+				return -ENOMEM;
+			for (size_t j = 0; j < nf; j++) {
 				struct json_object *f = json_object_array_get_idx(fds, j);
-				const char *l = hl_jstr(f, "label");
+				const char *lb = hl_jstr(f, "label");
 
-				v[i].fds[j].token = (uint64_t)hl_jint(f, "token", 0);
-				snprintf(v[i].fds[j].label, sizeof(v[i].fds[j].label), "%s", l ? l : "");
-				v[i].fds[j].hugetlb = hl_jbool(f, "hugetlb", false);
-				v[i].fds[j].retrieved = hl_jbool(f, "retrieved", false);
-				v[i].nfds++;
+				x->fds[j].token = (uint64_t)hl_jint(f, "token", 0);
+				snprintf(x->fds[j].label, sizeof(x->fds[j].label), "%s", lb ? lb : "");
+				x->fds[j].hugetlb = hl_jbool(f, "hugetlb", false);
+				x->fds[j].retrieved = hl_jbool(f, "retrieved", false);
+				x->nfds++;
 			}
 		}
 	}
-	json_object_put(rep);
-	*out = v;
-	*n = cnt;
 	return 0;
+}
+
+int hl_list_sessions(hl_client *c, struct hl_session_info **out, size_t *n)
+{
+	struct hl_session_info *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int64_t after = -1;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	/* the agent pages its answer: follow "next" until "more" is false */
+	for (int page = 0; page < 4096; page++) {
+		struct json_object *r = req_new("list", NULL), *rep, *arr;
+
+		if (after >= 0)
+			json_object_object_add(r, "after", json_object_new_int64(after));
+		rc = call(c, r, -1, &rep, NULL);
+		if (rc == 0 && (!json_object_object_get_ex(rep, "sessions", &arr) ||
+				!json_object_is_type(arr, json_type_array)))
+			rc = -EPROTO;
+		if (rc == 0)
+			rc = add_page(arr, &v, &cnt, &cap);
+		if (rc == 0 && hl_jbool(rep, "more", false)) {
+			int64_t nx = hl_jint(rep, "next", -1);
+
+			if (nx <= after)
+				rc = -EPROTO;
+			after = nx;
+		} else if (rc == 0) {
+			json_object_put(rep);
+			*out = v ? v : calloc(1, sizeof(*v));
+			*n = cnt;
+			return *out ? 0 : -ENOMEM;
+		}
+		json_object_put(rep);
+		if (rc < 0)
+			break;
+	}
+	hl_free_sessions(v, cnt);
+	return rc < 0 ? rc : -EPROTO;
 }
 
 void hl_free_sessions(struct hl_session_info *s, size_t n)

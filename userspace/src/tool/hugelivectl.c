@@ -197,6 +197,49 @@ static int cmd_status(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Run a list request page by page ("after" = the previous page's "next")
+ * and return one reply whose "sessions" holds every page.
+ */
+static int list_all(struct json_object *r, struct json_object **reply)
+{
+	struct json_object *all = json_object_new_array(), *rep = NULL, *arr;
+	hl_client *c;
+	int rc = 0;
+
+	*reply = NULL;
+	if (connect_agent(&c) < 0) {
+		json_object_put(r);
+		json_object_put(all);
+		return EXIT_NOAGENT;
+	}
+	for (;;) {
+		rc = call(c, json_object_get(r), -1, &rep, NULL);
+		if (rc)
+			break;
+		if (json_object_object_get_ex(rep, "sessions", &arr) && json_object_is_type(arr, json_type_array))
+			for (size_t i = 0; i < json_object_array_length(arr); i++)
+				json_object_array_add(all, json_object_get(json_object_array_get_idx(arr, i)));
+		if (!hl_jbool(rep, "more", false))
+			break;
+		json_object_object_add(r, "after", json_object_new_int64(hl_jint(rep, "next", 0)));
+		json_object_put(rep);
+		rep = NULL;
+	}
+	hl_disconnect(c);
+	json_object_put(r);
+	if (rc) {
+		json_object_put(all);
+		*reply = rep;
+		return rc;
+	}
+	json_object_object_del(rep, "more");
+	json_object_object_del(rep, "next");
+	json_object_object_add(rep, "sessions", all);
+	*reply = rep;
+	return 0;
+}
+
 static int cmd_sessions(int argc, char **argv)
 {
 	static const struct option o[] = { { "all", no_argument, NULL, 'a' }, { "uid", required_argument, NULL, 'u' }, { 0 } };
@@ -215,7 +258,7 @@ static int cmd_sessions(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	rc = call_once(r, &rep);
+	rc = list_all(r, &rep);
 	if (rc) {
 		json_object_put(rep);
 		return rc;
