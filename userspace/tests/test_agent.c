@@ -764,6 +764,161 @@ static void t_big_replies(void)
 	ok(as_nobody(nobody_big_cleanup) == 0, "uid %d destroys its big sessions", NOBODY);
 }
 
+
+static int update(const char *kernel, const char *cmdline, int timeout_ms, char *err, size_t errlen);
+static pid_t start_subscriber(int mode, int *rfd);
+static pid_t start_subscriber_uid(int mode, uid_t uid, int *rfd);
+
+/* Update in a child process; its result is written to the returned pipe as an int. */
+static int update_bg(const char *kernel, int timeout_ms, pid_t *pid)
+{
+	int p[2];
+
+	if (pipe(p) < 0)
+		return -1;
+	*pid = fork();
+	if (*pid == 0) {
+		char err[512];
+		int rc = update(kernel, "kho=on liveupdate=on", timeout_ms, err, sizeof(err));
+
+		if (write(p[1], &rc, sizeof(rc)) != sizeof(rc))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	return p[0];
+}
+
+static int read_rc(int fd, int ms)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	int rc = 1;
+
+	if (poll(&pf, 1, ms) != 1 || read(fd, &rc, sizeof(rc)) != sizeof(rc))
+		rc = 1;
+	close(fd);
+	return rc;
+}
+
+static int dry_run(const char *kernel, bool force, char *err, size_t len)
+{
+	hl_client *c;
+	char req[1024];
+	int rc;
+
+	if (hl_connect(sock, &c) < 0)
+		return -ECONNREFUSED;
+	snprintf(req, sizeof(req), "{\"op\":\"update\",\"kernel\":\"%s\",\"cmdline\":\"kho=on liveupdate=on\","
+		 "\"dry_run\":true%s}", kernel, force ? ",\"force\":true" : "");
+	rc = hl_call_json(c, req, -1, NULL, NULL);
+	snprintf(err, len, "%s", hl_last_error(c));
+	hl_disconnect(c);
+	return rc;
+}
+
+/* Issue 9 item 3: who may veto, late subscribers, sessions that expect a barrier. */
+static void t_barrier_rights(const char *kernel)
+{
+	int hold, other, rfd, st;
+	pid_t hp, op, up;
+	char ch = 0, err[512];
+	int64_t t0;
+
+	/* a late subscriber gets prepare at once; its refusal counts */
+	hp = start_subscriber(1, &hold);
+	rfd = update_bg(kernel, 5000, &up);
+	usleep(300 * 1000);
+	{
+		hl_client *c;
+		struct hl_event ev = { 0 };
+		int rc;
+
+		hl_connect(sock, &c);
+		t0 = hl_now_ms();
+		rc = hl_subscribe(c) == 0 ? hl_wait_event(c, 1500, &ev) : -1;
+		ok(rc == 0 && ev.type == HL_EVENT_PREPARE && ev.update_id > 0,
+		   "a client subscribing during the barrier gets prepare at once (%lld ms)", (long long)(hl_now_ms() - t0));
+		ok(hl_refuse(c, ev.update_id, "late but firm") == 0, "... and may refuse");
+		rc = read_rc(rfd, 3000);
+		ok(rc == -ECANCELED, "... which cancels the update (%d)", rc);
+		hl_disconnect(c);
+	}
+	ok(read(hold, &ch, 1) == 1 && ch == 'R', "the silent subscriber got resume");
+	waitpid(hp, &st, 0);
+	waitpid(up, &st, 0);
+	close(hold);
+
+	/* a uid that owns no session is told, not asked */
+	hp = start_subscriber(1, &hold);
+	op = start_subscriber_uid(3, NOBODY - 1, &other);
+	rfd = update_bg(kernel, 1500, &up);
+	ch = 0;
+	ok(read(other, &ch, 1) == 1 && ch == 'P', "uid %d (no session) refusing gets EPERM \"owns no session\" (%c)",
+	   NOBODY - 1, ch ? ch : '-');
+	st = read_rc(rfd, 5000);
+	ok(st == -ETIMEDOUT, "... and the update goes on (times out on root's silent subscriber: %d, not ECANCELED)", st);
+	waitpid(hp, &st, 0);
+	waitpid(op, &st, 0);
+	waitpid(up, &st, 0);
+	close(hold);
+	close(other);
+
+	/* root subscribed while s1 existed: s1 expects a barrier */
+	ok(dry_run(kernel, false, err, sizeof(err)) == -ENOTCONN && strstr(err, "uid 0") && strstr(err, "expect a barrier"),
+	   "no subscriber of the owner of s1 connected: update refused in preflight (%s)", err);
+	ok(dry_run(kernel, true, err, sizeof(err)) == 0, "... unless forced (%s)", err);
+	{
+		hl_client *c;
+		char *rep = NULL;
+
+		ok(hl_connect(sock, &c) == 0 && hl_call_json(c, "{\"op\":\"list\"}", -1, &rep, NULL) == 0 &&
+		   strstr(rep, "\"name\":\"s1\"") && strstr(rep, "\"barrier\":true"), "list shows s1 with barrier: true");
+		free(rep);
+		hl_disconnect(c);
+	}
+}
+
+/* libhugelive: a subscribed handle with hl_set_reconnect() survives an agent restart. */
+static void t_reconnect(void)
+{
+	hl_client *c;
+	struct hl_event ev = { 0 };
+	struct json_object *s;
+	int rc;
+
+	ok(hl_connect(sock, &c) == 0 && hl_set_reconnect(c, 10000) == 0 && hl_subscribe(c) == 0,
+	   "subscribe with hl_set_reconnect(10 s)");
+	ok(stop_agent() && start_agent(NULL) == 0, "agent restarted");
+	rc = hl_wait_event(c, 10000, &ev);
+	ok(rc == 0 && ev.type == HL_EVENT_RECONNECTED, "hl_wait_event: HL_EVENT_RECONNECTED (%d, %s)", rc, ev.text);
+	s = status();
+	ok(s && hl_jint(s, "subscribers", 0) == 1, "the new agent counts the handle as subscribed (%lld)",
+	   s ? (long long)hl_jint(s, "subscribers", 0) : -1LL);
+	json_object_put(s);
+	ok(hl_create_session(c, "recon") == 0 && hl_destroy_session(c, "recon") == 0, "the handle makes calls again");
+	hl_disconnect(c);
+}
+
+/* Issue 9 item 3: root's --force goes through an owner's refusal, logged. */
+static void t_force(const char *kernel)
+{
+	char cmd[1024], grep[512];
+	int rfd, st, rc;
+	pid_t p = start_subscriber_uid(4, NOBODY, &rfd);
+
+	snprintf(cmd, sizeof(cmd), "update --kernel %s --append 'kho=on liveupdate=on' --timeout 5", kernel);
+	ok(tool(cmd) == 4, "uid %d owns a session and refuses: hugelivectl update -> exit 4 (cancelled)", NOBODY);
+	snprintf(cmd, sizeof(cmd), "update --kernel %s --append 'kho=on liveupdate=on' --timeout 5 --force", kernel);
+	rc = tool(cmd);
+	ok(rc == 0, "hugelivectl update --force goes through the refusal (fake kexec, exit %d)", rc);
+	waitpid(p, &st, 0);
+	close(rfd);
+	snprintf(grep, sizeof(grep), "grep -q 'forced by pid' %s && grep -q 'refused (busy flushing); forced: going on' %s",
+		 alog, alog);
+	ok(system(grep) == 0, "the agent logged the forced update and the ignored refusal");
+	ok(start_agent(NULL) == 0, "agent starts after the forced update");
+}
+
 /* ---- scenarios ---------------------------------------------------------- */
 
 static void t_sessions(void)
@@ -925,33 +1080,49 @@ static void t_ownership(void)
 }
 
 /* Barrier helper child: subscribes, then behaves per mode. */
-static void subscriber(int mode, int wfd)
+/*
+ * Barrier helper child: subscribes (as uid, if not 0), then behaves per
+ * mode: 0 refuses, 1 never answers, 2 ready, 3 refuses and reports the
+ * refusal's result ('P': EPERM "owns no session", 'X' otherwise), 4 creates
+ * a session of its own first, then refuses.
+ */
+static void subscriber(int mode, int wfd, uid_t uid)
 {
 	hl_client *c;
 	struct hl_event ev;
 
-	if (hl_connect(sock, &c) < 0 || hl_subscribe(c) < 0)
+	if (uid && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0))
+		_exit(9);
+	if (hl_connect(sock, &c) < 0 || (mode == 4 && hl_create_session(c, "vetoer") < 0) || hl_subscribe(c) < 0)
 		_exit(10);
 	if (write(wfd, "S", 1) != 1)
 		_exit(11);
 	for (;;) {
 		if (hl_wait_event(c, 20000, &ev) < 0)
-			_exit(mode == 2 ? 0 : 12); /* mode 2: agent goes away after kexec */
+			_exit(mode == 2 || mode == 4 ? 0 : 12); /* the agent goes away after kexec */
 		if (ev.type == HL_EVENT_PREPARE) {
-			if (mode == 0)
+			if (mode == 0 || mode == 4) {
 				hl_refuse(c, ev.update_id, "busy flushing");
-			else if (mode == 2)
+			} else if (mode == 2) {
 				hl_ready(c, ev.update_id);
+			} else if (mode == 3) {
+				int rc = hl_refuse(c, ev.update_id, "not mine to veto");
+				char r = rc == -EPERM && strstr(hl_last_error(c), "owns no session") ? 'P' : 'X';
+
+				if (write(wfd, &r, 1) != 1)
+					_exit(14);
+			}
 			/* mode 1: never answer */
 		} else if (ev.type == HL_EVENT_RESUME) {
 			if (write(wfd, "R", 1) != 1)
 				_exit(13);
-			_exit(0);
+			if (mode != 4) /* mode 4 refuses every update */
+				_exit(0);
 		}
 	}
 }
 
-static pid_t start_subscriber(int mode, int *rfd)
+static pid_t start_subscriber_uid(int mode, uid_t uid, int *rfd)
 {
 	int p[2];
 	pid_t pid;
@@ -962,13 +1133,18 @@ static pid_t start_subscriber(int mode, int *rfd)
 	pid = fork();
 	if (pid == 0) {
 		close(p[0]);
-		subscriber(mode, p[1]);
+		subscriber(mode, p[1], uid);
 	}
 	close(p[1]);
 	if (read(p[0], &ch, 1) != 1)
 		diag("subscriber did not start");
 	*rfd = p[0];
 	return pid;
+}
+
+static pid_t start_subscriber(int mode, int *rfd)
+{
+	return start_subscriber_uid(mode, 0, rfd);
 }
 
 static int update(const char *kernel, const char *cmdline, int timeout_ms, char *err, size_t errlen)
@@ -1034,7 +1210,7 @@ static void t_barrier(const char *kernel)
 	}
 }
 
-static void t_keeper(void)
+static void t_keeper(const char *kernel_path)
 {
 	int64_t pid = agent_pid();
 	hl_client *c;
@@ -1052,6 +1228,12 @@ static void t_keeper(void)
 	hl_connect(sock, &c);
 	ok(hl_call_json(c, "{\"op\":\"list\",\"all\":true}", -1, &rep, NULL) == 0 && strstr(rep, "\"label\":\"data\"") &&
 	   strstr(rep, "\"label\":\"nobody\""), "bookkeeping (tokens, labels, owners) restored from the state memfd");
+	{
+		char err[512];
+
+		ok(dry_run(kernel_path, false, err, sizeof(err)) == -ENOTCONN,
+		   "after kill -9 and restart s1 still expects a barrier (%s)", err);
+	}
 	free(rep);
 	hl_disconnect(c);
 }
@@ -1104,8 +1286,20 @@ static void t_update(const char *kernel)
 	struct json_object *s;
 
 	p = start_subscriber(2, &rfd);
-	ok(update(kernel, "kho=on liveupdate=on console=ttyS0", 5000, err, sizeof(err)) == 0,
-	   "update with a ready client completes (fake kexec) %s", err);
+	{
+		int orfd, nrfd;
+		/* uid 65534 subscribed in t_limits: its session "mine" expects a barrier */
+		pid_t op = start_subscriber_uid(1, NOBODY - 1, &orfd), np = start_subscriber_uid(2, NOBODY, &nrfd);
+
+		ok(update(kernel, "kho=on liveupdate=on console=ttyS0", 5000, err, sizeof(err)) == 0,
+		   "update with ready clients (root, uid %d) completes (fake kexec); a silent uid without sessions "
+		   "does not hold it %s", NOBODY, err);
+		safe_kill(op, SIGTERM);
+		waitpid(op, NULL, 0);
+		waitpid(np, NULL, 0);
+		close(orfd);
+		close(nrfd);
+	}
 	ok(wait_gone((pid_t)pid, 5000), "agent exited with the old 'kernel'");
 	waitpid(p, &st, 0);
 	close(rfd);
@@ -1244,12 +1438,15 @@ int main(int argc, char **argv)
 	t_ownership();
 	t_preflight(kernel, badkernel);
 	t_barrier(kernel);
+	t_barrier_rights(kernel);
 	t_limits();
 	t_nofile();
 	t_big_replies();
-	t_keeper();
+	t_reconnect();
+	t_keeper(kernel);
 	t_update(kernel);
 	t_tool(kernel);
+	t_force(kernel);
 
 	/* teardown */
 	{

@@ -116,6 +116,7 @@ static void op_create(struct agent *a, struct client *c, struct hl_req *r)
 	s->fd = fd;
 	s->created = hl_wall_s();
 	session_add(&a->sessions, s);
+	s->barrier = update_uid_subscribed(a, uid);
 	char tag[HL_TAG_MAX];
 
 	session_tag(tag, sizeof(tag), s);

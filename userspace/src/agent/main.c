@@ -78,6 +78,8 @@ static void usage(FILE *f)
 		"  --keeper-socket PATH   keeper socket (default /run/hugelive/keeper.sock)\n"
 		"  --claim-timeout SEC    after an update, time for clients to reclaim (default 300)\n"
 		"  --unclaimed POLICY     finish|keep: what to do with unclaimed sessions (default finish)\n"
+		"  --barrier-uid UID      this uid's subscribers may refuse an update without owning a\n"
+		"                         session (repeatable; default: only session owners and root)\n"
 		"  --idle-timeout SEC     drop non-root clients that neither subscribed nor sent a\n"
 		"                         request for SEC seconds (default 60)\n"
 		"  --daemonize            fork; the parent exits once the socket is ready\n"
@@ -167,6 +169,7 @@ int main(int argc, char **argv)
 		{ "claim-timeout", required_argument, NULL, 'c' },
 		{ "unclaimed", required_argument, NULL, 'u' },
 		{ "idle-timeout", required_argument, NULL, 'i' },
+		{ "barrier-uid", required_argument, NULL, 'b' },
 		{ "daemonize", no_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -227,6 +230,17 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'b': {
+			long long v;
+
+			if (hl_parse_num(optarg, 0, UINT32_MAX - 1, &v) < 0 || a->upd.nallow >= HL_ARRAY_SIZE(a->upd.allow)) {
+				fprintf(stderr, "hugelived: --barrier-uid: '%s' is not a uid (or more than %zu)\n", optarg,
+					HL_ARRAY_SIZE(a->upd.allow));
+				return 2;
+			}
+			a->upd.allow[a->upd.nallow++] = (uint32_t)v;
+			break;
+		}
 		case 'D': do_daemon = true; break;
 		case 'v': hl_log_verbose++; break;
 		case 'q': hl_log_verbose = 0; break;

@@ -40,6 +40,7 @@ struct client {
 	/* update barrier: owned by update.c */
 	bool subscribed;
 	int ack;		/* current barrier: 0 pending, 1 ready, -1 refused */
+	bool veto;		/* current barrier: its answer counts */
 };
 
 struct server_ops {

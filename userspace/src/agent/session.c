@@ -122,6 +122,7 @@ struct json_object *session_to_json(const struct session *s)
 	json_object_object_add(o, "kname", json_object_new_string(s->kname));
 	json_object_object_add(o, "state", json_object_new_string(s->incoming ? "incoming" : "outgoing"));
 	json_object_object_add(o, "created", json_object_new_int64(s->created));
+	json_object_object_add(o, "barrier", json_object_new_boolean(s->barrier));
 	for (size_t i = 0; i < s->nfds; i++) {
 		struct json_object *f = json_object_new_object();
 
@@ -155,6 +156,7 @@ struct session *session_from_json(struct json_object *e)
 	if (!s)
 		return NULL;
 	s->created = hl_jint(e, "created", 0);
+	s->barrier = hl_jbool(e, "barrier", false);
 	if (json_object_object_get_ex(e, "fds", &fds) && json_object_is_type(fds, json_type_array)) {
 		size_t n = json_object_array_length(fds);
 

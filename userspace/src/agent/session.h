@@ -37,6 +37,7 @@ struct session {
 	size_t nfds;
 	int64_t created;	/* wall clock, seconds */
 	uint64_t seq;		/* order of arrival in this agent: the list cursor */
+	bool barrier;		/* its owner subscribed: an update asks the owner first */
 };
 
 struct session_table {
@@ -66,7 +67,7 @@ int session_count_uid(const struct session_table *t, uint32_t uid);
 
 /*
  * The one JSON form of a session: name, uid, kname, state
- * ("incoming"/"outgoing"), created, fds[{token,label,hugetlb,retrieved}].
+ * ("incoming"/"outgoing"), created, barrier, fds[{token,label,hugetlb,retrieved}].
  * session_from_json() parses it back (fd -1); it also reads the "dir"
  * ("in"/"out") key of state written by agent 0.1.0. NULL if invalid.
  */

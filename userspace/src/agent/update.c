@@ -142,14 +142,79 @@ static void update_kexec(struct agent *a)
 	a->srv.quit = 1;
 }
 
+/* Does this subscriber's answer count (its refusal cancels, the barrier waits for it)? */
+static bool can_veto(const struct agent *a, uid_t uid)
+{
+	if (uid == 0)
+		return true;
+	for (size_t i = 0; i < a->upd.nallow; i++)
+		if (a->upd.allow[i] == (uint32_t)uid)
+			return true;
+	for (const struct session *s = a->sessions.head; s; s = s->next)
+		if (!s->incoming && s->uid == (uint32_t)uid)
+			return true;
+	return false;
+}
+
+static bool counted(const struct client *k)
+{
+	return k->subscribed && !k->dead && k->veto;
+}
+
 static void barrier_check(struct agent *a)
 {
 	if (!a->upd.in_barrier)
 		return;
 	server_for_each_client(&a->srv, k)
-		if (k->subscribed && !k->dead && k->ack != 1)
+		if (counted(k) && (a->upd.force ? k->ack == 0 : k->ack != 1))
 			return;
 	update_kexec(a);
+}
+
+static void send_prepare(struct agent *a, struct client *k)
+{
+	struct json_object *e = hl_event_new("prepare");
+	int64_t left = a->upd.deadline_ms - hl_now_ms();
+
+	k->ack = 0;
+	k->veto = can_veto(a, k->uid);
+	json_object_object_add(e, "update", json_object_new_int64((int64_t)a->upd.id));
+	json_object_object_add(e, "timeout_ms", json_object_new_int64(left > 0 ? left : 0));
+	json_object_object_add(e, "kernel", json_object_new_string(a->upd.kernel));
+	json_object_object_add(e, "counted", json_object_new_boolean(k->veto));
+	client_send(k, e, -1);
+}
+
+bool update_uid_subscribed(const struct agent *a, uint32_t uid)
+{
+	server_for_each_client(&a->srv, k)
+		if (k->subscribed && !k->dead && (uint32_t)k->uid == uid)
+			return true;
+	return false;
+}
+
+/*
+ * Sessions marked "barrier" (their owner subscribed once) whose owner has
+ * no subscribed client now: the update would carry them without asking.
+ * Lists the owners in who; returns how many sessions.
+ */
+static int unattended(const struct agent *a, char *who, size_t len)
+{
+	size_t o = 0;
+	int n = 0;
+
+	who[0] = '\0';
+	for (const struct session *s = a->sessions.head; s; s = s->next) {
+		char u[16];
+
+		if (s->incoming || !s->barrier || update_uid_subscribed(a, s->uid))
+			continue;
+		n++;
+		snprintf(u, sizeof(u), "uid %u", (unsigned)s->uid);
+		if (!strstr(who, u) && o + strlen(u) + 3 < len)
+			o += (size_t)snprintf(who + o, len - o, "%s%s", o ? ", " : "", u);
+	}
+	return n;
 }
 
 static bool kho_enabled(void)
@@ -182,6 +247,10 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 	a->upd.updater_req = r->id;
 	snprintf(a->upd.kernel, sizeof(a->upd.kernel), "%s", r->kernel);
 	a->upd.timeout_ms = r->timeout_ms ? r->timeout_ms : 30000;
+	a->upd.force = r->force;
+	if (r->force)
+		LOGE("update %" PRIu64 " forced by pid %d: refusals, timeouts and missing subscribers do not cancel it",
+		     a->upd.id, (int)c->pid);
 
 	progress(a, "preflight", "checking the new command line and kernel support");
 	if (!hl_param_on(r->cmdline, "kho") || !hl_param_on(r->cmdline, "liveupdate"))
@@ -194,6 +263,17 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 				want_hugetlb = true;
 	if (want_hugetlb && a->be.hugetlb_supported(&a->be, a->dev) != 1)
 		return update_cancel(a, EOPNOTSUPP, "hugetlb fds are preserved but the kernel has no hugetlb LUO support");
+	{
+		char who[256];
+		int n = unattended(a, who, sizeof(who));
+
+		if (n && !r->force)
+			return update_cancel(a, ENOTCONN, "%d session(s) of %s expect a barrier but no client of "
+					     "their owner is subscribed (--force updates anyway)", n, who);
+		if (n)
+			progress(a, "preflight", "forced: %d session(s) of %s expect a barrier, owner not subscribed",
+				 n, who);
+	}
 	kfd = open(r->kernel, O_RDONLY | O_CLOEXEC);
 	if (kfd < 0)
 		return update_cancel(a, errno, "cannot open kernel %s: %s", r->kernel, strerror(errno));
@@ -228,30 +308,42 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 	server_for_each_client(&a->srv, k) {
 		if (!k->subscribed || k->dead)
 			continue;
-		struct json_object *e = hl_event_new("prepare");
-
-		k->ack = 0;
-		json_object_object_add(e, "update", json_object_new_int64((int64_t)a->upd.id));
-		json_object_object_add(e, "timeout_ms", json_object_new_int64(a->upd.timeout_ms));
-		json_object_object_add(e, "kernel", json_object_new_string(r->kernel));
-		client_send(k, e, -1);
-		nsubs++;
+		send_prepare(a, k);
+		nsubs += k->veto;
 	}
-	progress(a, "barrier", "waiting up to %lld ms for %d subscribed client(s)",
-		 (long long)a->upd.timeout_ms, nsubs);
+	progress(a, "barrier", "waiting up to %lld ms for %d subscribed client(s)%s",
+		 (long long)a->upd.timeout_ms, nsubs, a->upd.force ? " (forced)" : "");
 	barrier_check(a);
 }
 
 void update_ack(struct agent *a, struct client *c, struct hl_req *r)
 {
+	const char *who = c->name[0] ? c->name : "?";
+
 	if (!a->upd.in_barrier || r->update_id != a->upd.id)
 		return client_send(c, hl_reply_err(r->id, ESRCH, "no update %" PRIu64 " in progress", r->update_id), -1);
 	if (!c->subscribed)
 		return client_send(c, hl_reply_err(r->id, EINVAL, "not subscribed"), -1);
+	if (!c->veto) {
+		/* not an owner of a session nor on the allow-list: informed, not asked */
+		if (r->op == HL_OP_READY)
+			return client_send(c, hl_reply_ok(r->id), -1);
+		LOGI("update %" PRIu64 ": refusal of client %s (pid %d, uid %u) ignored: it owns no session",
+		     a->upd.id, who, (int)c->pid, (unsigned)c->uid);
+		return client_send(c, hl_reply_err(r->id, EPERM, "uid %u owns no session and is not on the barrier "
+						   "allow-list: its refusal does not count", (unsigned)c->uid), -1);
+	}
 	client_send(c, hl_reply_ok(r->id), -1);
 	if (r->op == HL_OP_REFUSE) {
 		c->ack = -1;
-		update_cancel(a, ECANCELED, "client %s (pid %d, uid %u) refused: %s", c->name[0] ? c->name : "?",
+		if (a->upd.force) {
+			LOGE("update %" PRIu64 ": client %s (pid %d, uid %u) refused (%s); forced: going on", a->upd.id,
+			     who, (int)c->pid, (unsigned)c->uid, r->reason ? r->reason : "no reason given");
+			progress(a, "barrier", "client %s (pid %d, uid %u) refused: %s; ignored (forced)", who,
+				 (int)c->pid, (unsigned)c->uid, r->reason ? r->reason : "no reason given");
+			return barrier_check(a);
+		}
+		update_cancel(a, ECANCELED, "client %s (pid %d, uid %u) refused: %s", who,
 			      (int)c->pid, (unsigned)c->uid, r->reason ? r->reason : "no reason given");
 		return;
 	}
@@ -266,18 +358,37 @@ void update_client_gone(struct agent *a, struct client *c)
 		a->upd.updater = NULL;
 		if (a->upd.in_barrier)
 			update_cancel(a, ECANCELED, "the requesting client disconnected");
-	} else if (a->upd.in_barrier && c->subscribed) {
+	} else if (a->upd.in_barrier && c->subscribed && c->veto) {
+		if (a->upd.force) {
+			LOGE("update %" PRIu64 ": subscribed client pid %d (uid %u) disconnected; forced: going on",
+			     a->upd.id, (int)c->pid, (unsigned)c->uid);
+			c->dead = true;
+			return barrier_check(a);
+		}
 		update_cancel(a, ECANCELED, "subscribed client pid %d (uid %u) disconnected during the barrier",
 			      (int)c->pid, (unsigned)c->uid);
 	}
 }
 
-
+/*
+ * Subscribing marks the caller's outgoing sessions: from now on they expect
+ * a barrier (persisted with the session), and an update refuses to start
+ * while their owner has no subscribed client, unless forced. A client that
+ * subscribes during a barrier gets its prepare at once.
+ */
 void update_subscribe(struct agent *a, struct client *c, struct hl_req *r)
 {
-	(void)a;
+	bool changed = false;
+
 	c->subscribed = true;
+	for (struct session *s = a->sessions.head; s; s = s->next)
+		if (!s->incoming && s->uid == (uint32_t)c->uid && !s->barrier)
+			changed = s->barrier = true;
+	if (changed)
+		state_write(a, "subscribe");
 	client_send(c, hl_reply_ok(r->id), -1);
+	if (a->upd.in_barrier)
+		send_prepare(a, c);
 }
 
 void update_tick(struct agent *a, int64_t now)
@@ -287,8 +398,14 @@ void update_tick(struct agent *a, int64_t now)
 		size_t o = 0;
 
 		server_for_each_client(&a->srv, k)
-			if (k->subscribed && !k->dead && k->ack != 1 && o < sizeof(who) - 40)
+			if (counted(k) && k->ack == 0 && o < sizeof(who) - 40)
 				o += (size_t)snprintf(who + o, sizeof(who) - o, "%spid %d", o ? ", " : "", (int)k->pid);
+		if (a->upd.force) {
+			LOGE("update %" PRIu64 ": no answer within %lld ms from %s; forced: going on", a->upd.id,
+			     (long long)a->upd.timeout_ms, who);
+			progress(a, "barrier", "no answer from %s; going on (forced)", who);
+			return update_kexec(a);
+		}
 		update_cancel(a, ETIMEDOUT, "no answer within %lld ms from %s", (long long)a->upd.timeout_ms, who);
 	}
 }

@@ -28,6 +28,9 @@ struct update_sm {
 	char kernel[HL_MAX_PATH + 1];
 	struct json_object *last;	/* result of the last attempt */
 	bool exit_after_kexec;		/* fake backend: the "machine" rebooted */
+	bool force;			/* root's --force: nothing cancels the barrier */
+	uint32_t allow[64];		/* --barrier-uid: may veto without owning a session */
+	size_t nallow;
 };
 
 void update_init(struct update_sm *u);
@@ -35,6 +38,8 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r);	/* op up
 void update_ack(struct agent *a, struct client *c, struct hl_req *r);	/* op ready/refuse */
 void update_subscribe(struct agent *a, struct client *c, struct hl_req *r);
 void update_client_gone(struct agent *a, struct client *c);
+/* Has uid a subscribed client connected? */
+bool update_uid_subscribed(const struct agent *a, uint32_t uid);
 void update_tick(struct agent *a, int64_t now);
 int64_t update_deadline(const struct agent *a);	/* ms, or -1 */
 /* The "update" object of status. */

@@ -326,7 +326,8 @@ int hl_req_parse(const char *buf, size_t len, struct hl_req *r, char *err, size_
 		if ((rc = get_str(r->root, "kernel", true, HL_MAX_PATH, &r->kernel, err, errlen)) ||
 		    (rc = get_str(r->root, "initrd", false, HL_MAX_PATH, &r->initrd, err, errlen)) ||
 		    (rc = get_str(r->root, "cmdline", true, HL_MAX_CMDLINE, &r->cmdline, err, errlen)) ||
-		    (rc = get_bool(r->root, "dry_run", &r->dry_run, err, errlen)))
+		    (rc = get_bool(r->root, "dry_run", &r->dry_run, err, errlen)) ||
+		    (rc = get_bool(r->root, "force", &r->force, err, errlen)))
 			goto fail;
 		if (r->kernel[0] != '/' || (r->initrd && r->initrd[0] != '/')) {
 			seterr(err, errlen, "kernel and initrd must be absolute paths");

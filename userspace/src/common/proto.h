@@ -90,6 +90,7 @@ struct hl_req {
 	const char *cmdline;
 	int64_t timeout_ms;
 	bool dry_run;
+	bool force;		/* root: refusals, timeouts, missing subscribers do not cancel */
 };
 
 /*

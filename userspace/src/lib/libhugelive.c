@@ -20,12 +20,23 @@ struct qev {
 
 struct hl_client {
 	int fd;
+	char path[108];
+	bool subscribed;
+	int reconnect_ms;	/* 0: off */
 	int64_t next_id;
 	char err[512];
 	struct qev *qh, *qt;
 	void (*cb)(const char *, void *);
 	void *cb_arg;
 };
+
+static struct json_object *req_new_op(const char *op)
+{
+	struct json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "op", json_object_new_string(op));
+	return r;
+}
 
 int hl_connect(const char *path, hl_client **out)
 {
@@ -50,6 +61,7 @@ int hl_connect(const char *path, hl_client **out)
 		return rc;
 	}
 	strcpy(sa.sun_path, path);
+	snprintf(c->path, sizeof(c->path), "%s", path);
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		rc = -errno;
 		close(c->fd);
@@ -58,6 +70,58 @@ int hl_connect(const char *path, hl_client **out)
 	}
 	*out = c;
 	return 0;
+}
+
+int hl_set_reconnect(hl_client *c, int max_wait_ms)
+{
+	if (max_wait_ms < 0)
+		return -EINVAL;
+	c->reconnect_ms = max_wait_ms;
+	return 0;
+}
+
+static int call(hl_client *c, struct json_object *req, int fd_in, struct json_object **reply, int *fd_out);
+
+/*
+ * The connection is gone (the agent restarted): connect again within
+ * c->reconnect_ms and subscribe again if this handle had subscribed.
+ */
+static int reconnect(hl_client *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int64_t deadline = hl_now_ms() + c->reconnect_ms;
+	int delay = 50;
+
+	if (!c->reconnect_ms)
+		return -ECONNRESET;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->path);
+	for (;;) {
+		int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+		if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			struct json_object *rep = NULL;
+			int rc = 0;
+
+			close(c->fd);
+			c->fd = s;
+			if (c->subscribed) {
+				int keep = c->reconnect_ms;
+
+				c->reconnect_ms = 0; /* no nested reconnect */
+				rc = call(c, req_new_op("subscribe"), -1, &rep, NULL);
+				json_object_put(rep);
+				c->reconnect_ms = keep;
+			}
+			if (rc == 0)
+				return 0;
+		} else if (s >= 0) {
+			close(s);
+		}
+		if (hl_now_ms() + delay > deadline)
+			return -ECONNRESET;
+		usleep((useconds_t)delay * 1000);
+		delay = delay < 800 ? delay * 2 : 1000;
+	}
 }
 
 void hl_disconnect(hl_client *c)
@@ -177,6 +241,8 @@ static int call(hl_client *c, struct json_object *req, int fd_in, struct json_ob
 		return -EMSGSIZE;
 	}
 	n = hl_send_packet(c->fd, s, len, fd_in, false);
+	if ((n == -EPIPE || n == -ECONNRESET || n == -ENOTCONN) && c->reconnect_ms && reconnect(c) == 0)
+		n = hl_send_packet(c->fd, s, len, fd_in, false); /* it was not sent: safe to send again */
 	free(s);
 	if (n < 0) {
 		struct json_object *o = NULL, *e;
@@ -402,7 +468,11 @@ void hl_free_sessions(struct hl_session_info *s, size_t n)
 
 int hl_subscribe(hl_client *c)
 {
-	return simple(c, req_new("subscribe", NULL), -1);
+	int rc = simple(c, req_new("subscribe", NULL), -1);
+
+	if (rc == 0)
+		c->subscribed = true;
+	return rc;
 }
 
 static int ack(hl_client *c, const char *op, uint64_t update_id, const char *reason)
@@ -469,6 +539,16 @@ int hl_wait_event(hl_client *c, int timeout_ms, struct hl_event *ev)
 		if (deadline >= 0 && left < 0)
 			left = 0;
 		rc = recv_json(c, left, &o, NULL);
+		if ((rc == -ECONNRESET || rc == -EPIPE) && c->reconnect_ms) {
+			rc = reconnect(c);
+			if (rc < 0)
+				return rc;
+			memset(ev, 0, sizeof(*ev));
+			ev->type = HL_EVENT_RECONNECTED;
+			snprintf(ev->text, sizeof(ev->text), "reconnected to %s%s", c->path,
+				 c->subscribed ? " and subscribed again" : "");
+			return 0;
+		}
 		if (rc < 0)
 			return rc;
 		if (hl_jstr(o, "event")) {

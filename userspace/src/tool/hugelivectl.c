@@ -35,7 +35,7 @@ static void usage(FILE *f)
 "  status                               agent state, last update, unclaimed sessions\n"
 "  sessions [--all] [--uid UID]         list sessions (root: --all shows every uid)\n"
 "  update --kernel IMAGE [--initrd FILE] (--append ARGS | --reuse-cmdline [--append ARGS])\n"
-"         [--timeout SEC] [--dry-run]    orchestrated live update (root)\n"
+"         [--timeout SEC] [--dry-run] [--force]   orchestrated live update (root)\n"
 "  finish (--session NAME | --all) [--uid UID]   finish sessions from the previous kernel\n"
 "\n"
 "client commands (act on the caller's own sessions; root may add --uid UID):\n"
@@ -326,11 +326,12 @@ static int cmd_update(int argc, char **argv)
 	static const struct option o[] = {
 		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
 		{ "append", required_argument, NULL, 'a' }, { "reuse-cmdline", no_argument, NULL, 'r' },
-		{ "timeout", required_argument, NULL, 't' }, { "dry-run", no_argument, NULL, 'n' }, { 0 }
+		{ "timeout", required_argument, NULL, 't' }, { "dry-run", no_argument, NULL, 'n' },
+		{ "force", no_argument, NULL, 'f' }, { 0 }
 	};
 	const char *kernel = NULL, *initrd = NULL, *append = NULL;
 	char kpath[PATH_MAX], ipath[PATH_MAX], cmdline[HL_MAX_CMDLINE + 1] = "";
-	bool reuse = false, dry = false;
+	bool reuse = false, dry = false, force = false;
 	uint64_t timeout_s = 30;
 	struct upd_ctx u = { 0 };
 	struct json_object *r, *rep = NULL;
@@ -344,6 +345,7 @@ static int cmd_update(int argc, char **argv)
 		case 'a': append = optarg; break;
 		case 'r': reuse = true; break;
 		case 'n': dry = true; break;
+		case 'f': force = true; break;
 		case 't':
 			if (!parse_u64(optarg, &timeout_s) || timeout_s < 1 || timeout_s > 3600) {
 				fprintf(stderr, "hugelivectl: --timeout must be 1..3600 seconds\n");
@@ -408,6 +410,8 @@ static int cmd_update(int argc, char **argv)
 	json_object_object_add(r, "timeout_ms", json_object_new_int64((int64_t)timeout_s * 1000));
 	if (dry)
 		json_object_object_add(r, "dry_run", json_object_new_boolean(1));
+	if (force)
+		json_object_object_add(r, "force", json_object_new_boolean(1));
 	if (!g_quiet && !g_json)
 		printf("update: kernel %s%s%s\n        cmdline %s\n", kpath, initrd ? ", initrd " : "", initrd ? ipath : "",
 		       cmdline);
