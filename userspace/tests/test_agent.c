@@ -22,6 +22,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <dirent.h>
 #include <sys/resource.h>
 #include <netinet/in.h>
@@ -800,6 +802,8 @@ static int read_rc(int fd, int ms)
 	return rc;
 }
 
+static const char *kernel_for_caps;
+
 static int dry_run(const char *kernel, bool force, char *err, size_t len)
 {
 	hl_client *c;
@@ -876,6 +880,36 @@ static void t_barrier_rights(const char *kernel)
 		free(rep);
 		hl_disconnect(c);
 	}
+}
+
+
+/* Issue 9 item 11: uid 0 without CAP_SYS_BOOT may not update. */
+static int root_without_cap_sys_boot(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	char err[512];
+	int rc;
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return 90;
+	d[CAP_SYS_BOOT / 32].effective &= ~(1u << (CAP_SYS_BOOT % 32));
+	d[CAP_SYS_BOOT / 32].permitted &= ~(1u << (CAP_SYS_BOOT % 32));
+	if (syscall(SYS_capset, &h, d) < 0)
+		return 91;
+	rc = dry_run(kernel_for_caps, false, err, sizeof(err));
+	printf("# uid 0 without CAP_SYS_BOOT: update -> %d (%s)\n", rc, err);
+	fflush(stdout);
+	return rc == -EPERM && strstr(err, "CAP_SYS_BOOT") ? 0 : 1;
+}
+
+static void t_caps(const char *kernel)
+{
+	char err[512];
+
+	kernel_for_caps = kernel;
+	ok(as_uid(0, root_without_cap_sys_boot) == 0, "uid 0 without CAP_SYS_BOOT: update -> EPERM \"needs CAP_SYS_BOOT\"");
+	ok(dry_run(kernel, true, err, sizeof(err)) == 0, "uid 0 with CAP_SYS_BOOT may (%s)", err);
 }
 
 /* libhugelive: a subscribed handle with hl_set_reconnect() survives an agent restart. */
@@ -1439,6 +1473,7 @@ int main(int argc, char **argv)
 	t_preflight(kernel, badkernel);
 	t_barrier(kernel);
 	t_barrier_rights(kernel);
+	t_caps(kernel);
 	t_limits();
 	t_nofile();
 	t_big_replies();

@@ -15,9 +15,15 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/pidfd.h>
 #include <unistd.h>
 
 static int listen_tag; /* epoll sentinel */
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#define HL_CAP_SYS_BOOT 22
 
 void server_init(struct server *srv)
 {
@@ -141,6 +147,8 @@ static void client_free(struct client *c)
 	}
 	/* its receive queue may hold fds in flight: their release must not run here */
 	closer_close(c->fd);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
 	free(c);
 }
 
@@ -367,6 +375,66 @@ static void accept_resume(struct server *srv, int64_t now)
 		LOGE("cannot watch the listening socket again: %s", strerror(errno));
 }
 
+/*
+ * The peer's pidfd: SO_PEERPIDFD (Linux 6.5) names the process that
+ * connected; on older kernels pidfd_open() right away, which is as good
+ * unless that process already died and its pid was reused in between.
+ */
+static int peer_pidfd(int fd, pid_t pid)
+{
+	int pfd = -1;
+	socklen_t l = sizeof(pfd);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pfd, &l) == 0 && pfd >= 0) {
+		hl_set_cloexec(pfd, true);
+		return pfd;
+	}
+	pfd = pidfd_open(pid, 0);
+	if (pfd >= 0)
+		hl_set_cloexec(pfd, true);
+	return pfd;
+}
+
+int client_has_cap_sys_boot(const struct client *c, char *why, size_t len)
+{
+	char path[64], *st, *p, ns_self[64] = "", ns_peer[64] = "";
+	unsigned long long eff;
+	ssize_t n;
+
+	if (c->pidfd < 0) {
+		snprintf(why, len, "the agent could not identify the peer process");
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
+	st = hl_read_file(path, 8192, NULL);
+	p = st ? strstr(st, "\nCapEff:") : NULL;
+	if (!p || sscanf(p + 8, "%llx", &eff) != 1) {
+		free(st);
+		snprintf(why, len, "cannot read the capabilities of pid %d", (int)c->pid);
+		return 0;
+	}
+	free(st);
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)c->pid);
+	n = readlink(path, ns_peer, sizeof(ns_peer) - 1);
+	ns_peer[n > 0 ? n : 0] = '\0';
+	n = readlink("/proc/self/ns/user", ns_self, sizeof(ns_self) - 1);
+	ns_self[n > 0 ? n : 0] = '\0';
+	/* the pidfd still names a live process: the /proc reads were about it, not a reused pid */
+	if (pidfd_send_signal(c->pidfd, 0, NULL, 0) < 0) {
+		snprintf(why, len, "the requesting process (pid %d) is gone", (int)c->pid);
+		return 0;
+	}
+	if (!ns_peer[0] || strcmp(ns_peer, ns_self)) {
+		snprintf(why, len, "pid %d is in another user namespace", (int)c->pid);
+		return 0;
+	}
+	if (!(eff & (1ULL << HL_CAP_SYS_BOOT))) {
+		snprintf(why, len, "pid %d lacks CAP_SYS_BOOT", (int)c->pid);
+		return 0;
+	}
+	return 1;
+}
+
 static void accept_clients(struct server *srv)
 {
 	for (;;) {
@@ -407,6 +475,7 @@ static void accept_clients(struct server *srv)
 		}
 		c->srv = srv;
 		c->fd = fd;
+		c->pidfd = peer_pidfd(fd, cr.pid);
 		c->uid = cr.uid;
 		c->gid = cr.gid;
 		c->pid = cr.pid;
@@ -416,6 +485,8 @@ static void accept_clients(struct server *srv)
 		ev.data.ptr = c;
 		if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			closer_close(fd);
+			if (c->pidfd >= 0)
+				close(c->pidfd);
 			free(c);
 			continue;
 		}

@@ -31,6 +31,7 @@ struct client {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	int pidfd;		/* the peer process at connect time (SO_PEERPIDFD), or -1 */
 	char name[HL_MAX_CLIENT_NAME + 1];
 	bool dead;		/* close at the end of this loop iteration */
 	bool want_out;		/* EPOLLOUT armed */
@@ -75,6 +76,13 @@ int server_listen(struct server *srv, int inherited);
 int server_run(struct server *srv);
 /* Best-effort flush of every queue and unlink of the socket on exit. */
 void server_shutdown(struct server *srv);
+
+/*
+ * Has the peer process CAP_SYS_BOOT in the agent's user namespace, now?
+ * Read from /proc/<pid>/status and checked against the peer's pidfd, so a
+ * recycled pid cannot lend its capabilities. 1 yes, 0 no (why says so).
+ */
+int client_has_cap_sys_boot(const struct client *c, char *why, size_t len);
 
 /* Queue a JSON packet (takes ownership of obj and fd). */
 void client_send(struct client *c, struct json_object *obj, int fd);

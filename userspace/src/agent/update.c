@@ -237,8 +237,13 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 	int kfd = -1, ifd = -1, rc, nsubs = 0;
 	bool want_hugetlb = false;
 
+	char why[160];
+
 	if (c->uid != 0)
 		return client_send(c, hl_reply_err(r->id, EPERM, "only root may start an update"), -1);
+	/* uid 0 alone is not enough: the caller must be allowed to reboot the machine */
+	if (!client_has_cap_sys_boot(c, why, sizeof(why)))
+		return client_send(c, hl_reply_err(r->id, EPERM, "an update needs CAP_SYS_BOOT: %s", why), -1);
 	if (a->upd.in_barrier)
 		return client_send(c, hl_reply_err(r->id, EBUSY, "update %" PRIu64 " already in progress",
 						      a->upd.id), -1);
