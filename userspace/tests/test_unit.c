@@ -7,11 +7,13 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static int parse(const char *s, struct hl_req *r)
 {
@@ -247,6 +249,40 @@ static void test_cmdline(void)
 	unsetenv("HUGELIVE_HUGETLB_SUPPORT");
 }
 
+static void test_kconfig_file(void)
+{
+	char plain[] = "/tmp/hl-kconfig.XXXXXX", gz[64];
+	const char *cfg = "CONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\n";
+	int fd = mkstemp(plain);
+	gzFile g;
+
+	ok(fd >= 0 && write(fd, cfg, strlen(cfg)) == (ssize_t)strlen(cfg), "plain config file");
+	close(fd);
+	snprintf(gz, sizeof(gz), "%s.gz", plain);
+	g = gzopen(gz, "wb");
+	ok(g && gzputs(g, cfg) == (int)strlen(cfg) && gzclose(g) == Z_OK, "gzip config file (zlib)");
+	ok(hl_kconfig_file(gz, "A") == 'y' && hl_kconfig_file(gz, "B") == 'm' && hl_kconfig_file(gz, "C") == 'n' &&
+	   hl_kconfig_file(gz, "D") == 'n', "gzip config: y, m, not set, absent");
+	ok(hl_kconfig_file(plain, "A") == 'y' && hl_kconfig_file(plain, "C") == 'n', "plain config read too");
+	ok(hl_kconfig_file("/nonexistent/config.gz", "A") == -1, "missing config file -> -1");
+	{
+		/* a gzip stream cut short: an error, not "not set" */
+		char cut[80], buf[4096];
+		int in = open(gz, O_RDONLY), out;
+		ssize_t n = in >= 0 ? read(in, buf, sizeof(buf)) : -1;
+
+		snprintf(cut, sizeof(cut), "%s.cut.gz", plain);
+		out = open(cut, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		ok(n > 20 && out >= 0 && write(out, buf, (size_t)n - 12) == n - 12, "truncated gzip file");
+		close(in);
+		close(out);
+		ok(hl_kconfig_file(cut, "D") == -1, "truncated gzip stream -> -1");
+		unlink(cut);
+	}
+	unlink(gz);
+	unlink(plain);
+}
+
 int main(void)
 {
 	test_parse_valid();
@@ -255,5 +291,6 @@ int main(void)
 	test_authz();
 	test_state_slots();
 	test_cmdline();
+	test_kconfig_file();
 	return tap_done();
 }

@@ -12,19 +12,23 @@
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U
 #endif
 
-static int scan_config(FILE *f, const char *sym)
+int hl_kconfig_file(const char *path, const char *sym)
 {
 	char line[512], want[160], unset[180];
-	int res = 'n';
+	int res = 'n', err = Z_OK;
+	gzFile f = gzopen(path, "rb");
 
+	if (!f)
+		return -1;
 	snprintf(want, sizeof(want), "CONFIG_%s=", sym);
 	snprintf(unset, sizeof(unset), "# CONFIG_%s is not set", sym);
-	while (fgets(line, sizeof(line), f)) {
+	while (gzgets(f, line, sizeof(line))) {
 		if (!strncmp(line, want, strlen(want))) {
 			char v = line[strlen(want)];
 
@@ -36,36 +40,25 @@ static int scan_config(FILE *f, const char *sym)
 			break;
 		}
 	}
-	return res;
+	if (res == 'n')
+		gzerror(f, &err); /* a read error is not "not set" */
+	gzclose(f);
+	return err == Z_OK || err == Z_STREAM_END ? res : -1;
 }
 
 int hl_kconfig(const char *sym)
 {
 	struct utsname u;
 	char path[300];
-	FILE *f;
-	int res;
+	int res = hl_kconfig_file("/proc/config.gz", sym);
 
-	if (access("/proc/config.gz", R_OK) == 0) {
-		f = popen("gzip -dc /proc/config.gz 2>/dev/null || zcat /proc/config.gz 2>/dev/null", "r");
-		if (f) {
-			char drain[4096];
-
-			res = scan_config(f, sym);
-			while (fread(drain, 1, sizeof(drain), f) > 0)
-				; /* let gzip finish so that its exit status means something */
-			if (pclose(f) == 0)
-				return res;
-		}
-	}
+	if (res >= 0)
+		return res;
 	if (uname(&u) == 0) {
 		snprintf(path, sizeof(path), "/boot/config-%s", u.release);
-		f = fopen(path, "re");
-		if (f) {
-			res = scan_config(f, sym);
-			fclose(f);
+		res = hl_kconfig_file(path, sym);
+		if (res >= 0)
 			return res;
-		}
 	}
 	return 0;
 }

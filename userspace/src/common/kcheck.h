@@ -12,6 +12,13 @@
 int hl_kconfig(const char *sym);
 
 /*
+ * Look up CONFIG_<sym> in one config file, plain or gzip-compressed (zlib
+ * reads both). Returns 'y', 'm', 'n' (unset or absent), or -1 when the file
+ * cannot be opened or is a damaged gzip stream.
+ */
+int hl_kconfig_file(const char *path, const char *sym);
+
+/*
  * Effective value of a boot parameter (last occurrence wins, as in the
  * kernel's parser). Returns a malloc'd string or NULL if absent.
  */
