@@ -4,7 +4,7 @@
 set -u
 BIN=${1:?usage: run.sh BINDIR}
 pass=0; fail=0; rc=0
-for t in test_unit test_agent; do
+for t in test_unit test_agent test_persist; do
 	echo "# --- $t"
 	out=$("$BIN/$t" "$BIN" 2>&1); st=$?
 	printf '%s\n' "$out"
