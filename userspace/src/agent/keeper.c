@@ -9,7 +9,8 @@
  *    own session and state memfd, and every client session fd. A restarted
  *    agent connects to its private socket (0600, peer uid checked both ways)
  *    and gets them back by SCM_RIGHTS.
- * Tags: "dev", "hs" (own session), "st" (state memfd), "so-<hex kname>" /
+ * Tags: "dev", "hs"/"hs1" (own session, state copy 0/1), "st"/"st1" (its
+ * state memfd), "so-<hex kname>" /
  * "si-<hex kname>" (outgoing / incoming client sessions).
  */
 #include "fdstore.h"
@@ -333,7 +334,7 @@ static void keeper_resync(struct fdstore *fs)
 
 static bool our_tag(const char *t)
 {
-	return !strcmp(t, "dev") || !strcmp(t, "hs") || !strcmp(t, "st") ||
+	return !strcmp(t, "dev") || !strcmp(t, "hs") || !strcmp(t, "st") || !strcmp(t, "hs1") || !strcmp(t, "st1") ||
 	       !strncmp(t, "so-", 3) || !strncmp(t, "si-", 3);
 }
 

@@ -19,11 +19,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <zlib.h>
 
 void state_init_struct(struct persist *p)
 {
 	p->sess = p->mfd = -1;
 	p->cap = 0;
+	p->copy = 0;
 	p->seq = 0;
 }
 
@@ -33,15 +35,17 @@ void state_init_struct(struct persist *p)
 
 static uint32_t crc32_buf(const void *data, size_t len)
 {
-	const unsigned char *p = data;
-	uint32_t crc = 0xffffffffu;
+	uLong crc = crc32(0L, Z_NULL, 0);
 
-	while (len--) {
-		crc ^= *p++;
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xedb88320u & (uint32_t)-(int32_t)(crc & 1));
+	/* zlib takes uInt lengths: feed it in chunks */
+	for (const Bytef *p = data; len;) {
+		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+
+		crc = crc32(crc, p, n);
+		p += n;
+		len -= n;
 	}
-	return ~crc;
+	return (uint32_t)crc;
 }
 
 int state_encode_slot(char *mem, size_t cap, uint64_t seq, const char *json, size_t len, int slot)
@@ -160,8 +164,47 @@ struct json_object *state_to_json(struct agent *a, const char *reason, bool for_
 	return o;
 }
 
-/* Create the agent's own outgoing session with a state memfd of cap bytes. */
-static int own_session_create(struct agent *a, size_t cap)
+/*
+ * The state lives in one of two copies, each its own LUO session with one
+ * memfd: "hugelived" (fd store tags hs/st) and "hugelived.1" (hs1/st1).
+ * Growing the state means a bigger memfd (LUO freezes the size of a
+ * preserved memfd), so it goes into a new copy under the other name; the
+ * old copy is retired only once the new one is preserved and in the fd
+ * store. A crash at any point leaves at least one complete copy; readers
+ * take the valid copy with the highest sequence number.
+ */
+static const char *const own_name[2] = { HL_AGENT_SESSION, HL_AGENT_SESSION ".1" };
+static const char *const own_stag[2] = { "hs", "hs1" };
+static const char *const own_mtag[2] = { "st", "st1" };
+
+static int fault(struct agent *a, const char *point)
+{
+	return a->be.fault ? a->be.fault(&a->be, point) : 0;
+}
+
+/* Write one state into the older slot of a state memfd. */
+static int write_slot(int mfd, size_t cap, uint64_t seq, const char *js, size_t len)
+{
+	uint64_t cseq;
+	size_t l;
+	char *mem = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	int cur, rc;
+
+	if (mem == MAP_FAILED)
+		return -errno;
+	cur = best_slot(mem, cap, &cseq, &l);
+	rc = state_encode_slot(mem, cap, seq, js, len, cur < 0 ? 0 : 1 - cur);
+	munmap(mem, cap);
+	return rc;
+}
+
+/*
+ * Create copy idx with a memfd of cap bytes that already holds js (if not
+ * NULL), preserve it and put both fds in the fd store. Nothing of the new
+ * copy is left behind on failure.
+ */
+static int own_copy_create(struct agent *a, int idx, size_t cap, const char *js, size_t len,
+			   int *sfd_out, int *mfd_out)
 {
 	int mfd, sfd, rc;
 
@@ -173,31 +216,44 @@ static int own_session_create(struct agent *a, size_t cap)
 		close(mfd);
 		return rc;
 	}
-	sfd = a->be.create_session(&a->be, a->dev, HL_AGENT_SESSION);
+	if (js && (rc = write_slot(mfd, cap, a->st.seq, js, len)) < 0) {
+		close(mfd);
+		return rc;
+	}
+	sfd = a->be.create_session(&a->be, a->dev, own_name[idx]);
 	if (sfd < 0) {
-		LOGE("cannot create own session \"%s\": %s", HL_AGENT_SESSION, strerror(-sfd));
+		LOGE("cannot create own session \"%s\": %s", own_name[idx], strerror(-sfd));
 		close(mfd);
 		return sfd;
 	}
 	rc = a->be.preserve_fd(&a->be, sfd, mfd, HL_STATE_TOKEN);
 	if (rc < 0) {
-		LOGE("cannot preserve the state memfd: %s", strerror(-rc));
+		LOGE("cannot preserve the state memfd in \"%s\": %s", own_name[idx], strerror(-rc));
 		close(sfd);
 		close(mfd);
 		return rc;
 	}
-	a->st.sess = sfd;
-	a->st.mfd = mfd;
-	a->st.cap = cap;
-	fdstore_put(&a->fds, "hs", sfd);
-	fdstore_put(&a->fds, "st", mfd);
+	rc = fdstore_put(&a->fds, own_stag[idx], sfd);
+	if (rc >= 0)
+		rc = fdstore_put(&a->fds, own_mtag[idx], mfd);
+	if (rc < 0) {
+		LOGE("cannot put the state copy \"%s\" in the fd store: %s", own_name[idx], strerror(-rc));
+		fdstore_drop(&a->fds, own_stag[idx]);
+		fdstore_drop(&a->fds, own_mtag[idx]);
+		close(sfd); /* unpreserves the new copy */
+		close(mfd);
+		return rc;
+	}
+	*sfd_out = sfd;
+	*mfd_out = mfd;
 	return 0;
 }
 
-static void own_session_drop(struct agent *a)
+/* Retire the copy in use (after a newer one exists): fd store first, then our fds. */
+static void own_copy_retire(struct agent *a)
 {
-	fdstore_drop(&a->fds, "hs");
-	fdstore_drop(&a->fds, "st");
+	fdstore_drop(&a->fds, own_stag[a->st.copy]);
+	fdstore_drop(&a->fds, own_mtag[a->st.copy]);
 	if (a->st.sess >= 0)
 		close(a->st.sess); /* unpreserves the old memfd */
 	if (a->st.mfd >= 0)
@@ -208,52 +264,60 @@ static void own_session_drop(struct agent *a)
 int state_write(struct agent *a, const char *reason)
 {
 	struct json_object *o;
-	size_t len, cap;
-	char *js, *mem;
-	int rc, slot;
+	char point[64];
+	size_t len;
+	char *js;
+	int rc;
 
-	if (a->st.mfd < 0)
+	if (a->st.mfd < 0) {
+		LOGE("state write (%s): no state memfd", reason);
 		return -EBADF;
+	}
+	snprintf(point, sizeof(point), "state:%s", reason);
+	rc = fault(a, point);
+	if (rc < 0) {
+		LOGE("state write (%s) failed: %s (injected)", reason, strerror(-rc));
+		return rc;
+	}
 	a->st.seq++;
 	o = state_to_json(a, reason, !strcmp(reason, "kexec"));
 	js = hl_json_dump(o, &len);
 	json_object_put(o);
-	if (!js)
+	if (!js) {
+		LOGE("state write (%s): out of memory", reason);
 		return -ENOMEM;
+	}
 	if (len + SLOT_HDR > a->st.cap / 2) {
-		/* Grow: a preserved memfd cannot change size, so replace it. */
-		cap = a->st.cap;
+		size_t cap = a->st.cap;
+		int idx = 1 - a->st.copy, sfd, mfd;
+
 		while (len + SLOT_HDR > cap / 2 && cap < STATE_MAX_CAP)
 			cap *= 2;
 		if (len + SLOT_HDR > cap / 2) {
+			LOGE("state write (%s): %zu bytes exceed the %d MiB limit", reason, len,
+			     STATE_MAX_CAP >> 20);
 			free(js);
 			return -EFBIG;
 		}
-		LOGI("state grows to %zu bytes; replacing the state memfd", cap);
-		own_session_drop(a);
-		rc = own_session_create(a, cap);
+		rc = own_copy_create(a, idx, cap, js, len, &sfd, &mfd);
+		free(js);
 		if (rc < 0) {
-			free(js);
+			LOGE("state write (%s): cannot grow the state to %zu bytes: %s", reason, cap, strerror(-rc));
 			return rc;
 		}
+		/* the new copy is complete and held by the fd store: retire the old one */
+		own_copy_retire(a);
+		LOGI("state grew to %zu bytes: now in session \"%s\"", cap, own_name[idx]);
+		a->st.sess = sfd;
+		a->st.mfd = mfd;
+		a->st.cap = cap;
+		a->st.copy = idx;
+		return 0;
 	}
-	mem = mmap(NULL, a->st.cap, PROT_READ | PROT_WRITE, MAP_SHARED, a->st.mfd, 0);
-	if (mem == MAP_FAILED) {
-		free(js);
-		return -errno;
-	}
-	{
-		uint64_t seq;
-		size_t l;
-		int cur = best_slot(mem, a->st.cap, &seq, &l);
-
-		slot = cur < 0 ? 0 : 1 - cur;
-	}
-	rc = state_encode_slot(mem, a->st.cap, a->st.seq, js, len, slot);
-	munmap(mem, a->st.cap);
+	rc = write_slot(a->st.mfd, a->st.cap, a->st.seq, js, len);
 	free(js);
 	if (rc < 0)
-		LOGE("state write failed: %s", strerror(-rc));
+		LOGE("state write (%s) failed: %s", reason, strerror(-rc));
 	return rc;
 }
 
@@ -344,54 +408,139 @@ static void adopt_orphans(struct agent *a)
 	}
 }
 
+/* One copy of the state found at start. */
+struct found_copy {
+	int sess, mfd;
+	struct json_object *st;
+	int64_t seq;
+};
+
+/* Index of the valid copy with the highest sequence number, or -1. */
+static int newest_copy(const struct found_copy c[2])
+{
+	int best = -1;
+
+	for (int i = 0; i < 2; i++)
+		if (c[i].st && (best < 0 || c[i].seq > c[best].seq))
+			best = i;
+	return best;
+}
+
+static void read_copy(struct found_copy *c, const char *what)
+{
+	int rc = state_read_fd(c->mfd, &c->st);
+
+	if (rc < 0)
+		LOGE("saved state in %s unreadable: %s", what, strerror(-rc));
+	else
+		c->seq = hl_jint(c->st, "seq", 0);
+}
+
+/* Restart: both copies may be in the fd store (a crash while the state grew). */
+static struct json_object *restore_after_restart(struct agent *a)
+{
+	struct found_copy c[2] = { { -1, -1, NULL, 0 }, { -1, -1, NULL, 0 } };
+	struct json_object *st = NULL;
+	int best;
+
+	for (int i = 0; i < 2; i++) {
+		c[i].sess = fdstore_take(&a->fds, own_stag[i]);
+		c[i].mfd = fdstore_take(&a->fds, own_mtag[i]);
+		if (c[i].sess >= 0 && c[i].mfd >= 0)
+			read_copy(&c[i], own_name[i]);
+	}
+	best = newest_copy(c);
+	for (int i = 0; i < 2; i++) {
+		if (i == best) {
+			a->st.sess = c[i].sess;
+			a->st.mfd = c[i].mfd;
+			a->st.cap = (size_t)lseek(c[i].mfd, 0, SEEK_END);
+			a->st.copy = i;
+			st = c[i].st;
+			continue;
+		}
+		if (c[i].sess >= 0 || c[i].mfd >= 0) {
+			LOGI("retiring the %s copy of the state \"%s\"", c[i].st ? "older" : "incomplete",
+			     own_name[i]);
+			fdstore_drop(&a->fds, own_stag[i]);
+			fdstore_drop(&a->fds, own_mtag[i]);
+		}
+		if (c[i].sess >= 0)
+			close(c[i].sess);
+		if (c[i].mfd >= 0)
+			close(c[i].mfd);
+		json_object_put(c[i].st);
+	}
+	return st;
+}
+
+/* Live update boot: retrieve both copies, use the newest, finish both. */
+static struct json_object *restore_after_kexec(struct agent *a)
+{
+	struct found_copy c[2] = { { -1, -1, NULL, 0 }, { -1, -1, NULL, 0 } };
+	struct json_object *st = NULL;
+	int best, rc;
+
+	for (int i = 0; i < 2; i++) {
+		c[i].sess = a->be.retrieve_session(&a->be, a->dev, own_name[i]);
+		if (c[i].sess < 0) {
+			if (c[i].sess != -ENOENT)
+				LOGE("retrieving own session \"%s\": %s", own_name[i], strerror(-c[i].sess));
+			c[i].sess = -1;
+			continue;
+		}
+		a->boot = BOOT_UPDATED;
+		c[i].mfd = a->be.retrieve_fd(&a->be, c[i].sess, HL_STATE_TOKEN);
+		if (c[i].mfd < 0) {
+			LOGE("own session \"%s\" retrieved but its state memfd is missing: %s", own_name[i],
+			     strerror(-c[i].mfd));
+			c[i].mfd = -1;
+			continue;
+		}
+		read_copy(&c[i], own_name[i]);
+	}
+	best = newest_copy(c);
+	if (best >= 0)
+		st = json_object_get(c[best].st);
+	for (int i = 0; i < 2; i++) {
+		json_object_put(c[i].st);
+		if (c[i].mfd >= 0)
+			close(c[i].mfd);
+		if (c[i].sess < 0)
+			continue;
+		rc = a->be.finish(&a->be, c[i].sess);
+		if (rc < 0)
+			LOGE("finish of own session \"%s\" failed: %s", own_name[i], strerror(-rc));
+		close(c[i].sess);
+	}
+	return st;
+}
+
 int state_init(struct agent *a)
 {
 	struct json_object *st = NULL;
 	int rc;
 
 	if (a->boot == BOOT_RESTARTED) {
-		a->st.sess = fdstore_take(&a->fds, "hs");
-		a->st.mfd = fdstore_take(&a->fds, "st");
-		if (a->st.sess >= 0 && a->st.mfd >= 0) {
-			a->st.cap = (size_t)lseek(a->st.mfd, 0, SEEK_END);
-			rc = state_read_fd(a->st.mfd, &st);
-			if (rc < 0)
-				LOGE("saved state unreadable after restart: %s", strerror(-rc));
-		}
+		st = restore_after_restart(a);
 		if (st) {
-			const char *b = hl_jstr(st, "boot");
 			int64_t cd = hl_jint(st, "claim_deadline", 0);
 
 			a->st.seq = (uint64_t)hl_jint(st, "seq", 0);
 			state_restore_sessions(a, st, false);
-			if (b && !strcmp(b, "updated") && cd > 0)
+			if (cd > 0)
 				a->claim_deadline_ms = hl_now_ms() + (cd - hl_wall_s()) * 1000;
 		}
 		adopt_orphans(a);
 	} else {
-		int sfd = a->be.retrieve_session(&a->be, a->dev, HL_AGENT_SESSION);
-
-		if (sfd >= 0) {
-			int mfd = a->be.retrieve_fd(&a->be, sfd, HL_STATE_TOKEN);
-
-			a->boot = BOOT_UPDATED;
-			if (mfd < 0) {
-				LOGE("own session retrieved but its state memfd is missing: %s", strerror(-mfd));
-			} else {
-				rc = state_read_fd(mfd, &st);
-				if (rc < 0)
-					LOGE("saved state unreadable: %s", strerror(-rc));
-				close(mfd);
-			}
+		st = restore_after_kexec(a);
+		if (a->boot == BOOT_UPDATED) {
 			if (st) {
 				int n = state_restore_sessions(a, st, true);
 
+				a->st.seq = (uint64_t)hl_jint(st, "seq", 0);
 				LOGI("live update boot: restored %d client session(s) from saved state", n);
 			}
-			rc = a->be.finish(&a->be, sfd);
-			if (rc < 0)
-				LOGE("finish of own session failed: %s", strerror(-rc));
-			close(sfd);
 			a->claim_deadline_ms = hl_now_ms() + (int64_t)a->claim_timeout_s * 1000;
 			for (struct session *s = a->sessions.head; s; s = s->next) {
 				char tag[HL_TAG_MAX];
@@ -399,23 +548,23 @@ int state_init(struct agent *a)
 				session_tag(tag, sizeof(tag), s);
 				fdstore_put(&a->fds, tag, s->fd);
 			}
-		} else if (sfd != -ENOENT) {
-			LOGE("retrieving own session: %s (not a live update boot?)", strerror(-sfd));
 		}
 	}
 	json_object_put(st);
 	fdstore_close_unused(&a->fds);
 	if (a->st.sess < 0 || a->st.mfd < 0) {
-		fdstore_drop(&a->fds, "hs");
-		fdstore_drop(&a->fds, "st");
+		fdstore_drop(&a->fds, own_stag[0]);
+		fdstore_drop(&a->fds, own_mtag[0]);
 		if (a->st.sess >= 0)
 			close(a->st.sess);
 		if (a->st.mfd >= 0)
 			close(a->st.mfd);
 		a->st.sess = a->st.mfd = -1;
-		rc = own_session_create(a, STATE_MIN_CAP);
+		a->st.copy = 0;
+		rc = own_copy_create(a, 0, STATE_MIN_CAP, NULL, 0, &a->st.sess, &a->st.mfd);
 		if (rc < 0)
 			return rc;
+		a->st.cap = STATE_MIN_CAP;
 	}
 	rc = state_write(a, "start");
 	return rc < 0 ? rc : 0;

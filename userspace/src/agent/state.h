@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Persistence: the agent's own LUO session "hugelived" whose token 0 is a
- * memfd holding the agent's bookkeeping as JSON (two CRC'd slots).
+ * Persistence: the agent's own LUO session "hugelived" (or "hugelived.1",
+ * the other copy used while the state grows) whose token 0 is a memfd
+ * holding the agent's bookkeeping as JSON (two CRC'd slots).
  */
 #ifndef HL_AGENT_STATE_H
 #define HL_AGENT_STATE_H
@@ -22,6 +23,7 @@ struct persist {
 	int sess;		/* own LUO session fd */
 	int mfd;		/* state memfd */
 	size_t cap;
+	int copy;		/* 0: session "hugelived" (tags hs/st), 1: "hugelived.1" (hs1/st1) */
 	uint64_t seq;
 };
 
