@@ -32,6 +32,14 @@ struct fdstore {
 	int keeper_fd;
 	struct fdtag_list restored;	/* handed back at start, owned until taken */
 	struct fdtag_list held;		/* what the store holds now (fds owned by the caller) */
+	unsigned keeper_restarts;	/* keepers re-created after one died */
+	/*
+	 * Told when the keeper connection changes (an fd of -1: none), before
+	 * the old fd is closed, so that the event loop can watch it for a
+	 * hang-up. May be NULL.
+	 */
+	void (*keeper_changed)(void *ctx, int old_fd, int new_fd);
+	void *hook_ctx;
 };
 
 /* "auto" (systemd if $NOTIFY_SOCKET, else keeper), "systemd", "keeper", "none". */
@@ -51,6 +59,12 @@ void fdstore_close_unused(struct fdstore *fs);
 /* The store keeps its own copy of fd (the caller keeps its fd). */
 int fdstore_put(struct fdstore *fs, const char *tag, int fd);
 int fdstore_drop(struct fdstore *fs, const char *tag);
+/*
+ * The keeper connection became readable or hung up (the keeper never
+ * writes unasked): if the keeper is gone, start a new one and re-deposit
+ * every held fd. Returns 0 when a keeper holds everything afterwards.
+ */
+int fdstore_keeper_event(struct fdstore *fs);
 /* After a kexec: the keeper exits (nothing left to hold). */
 void fdstore_exit(struct fdstore *fs);
 

@@ -285,6 +285,19 @@ static int keeper_spawn(struct fdstore *fs)
 	return -ETIMEDOUT;
 }
 
+static void keeper_set_fd(struct fdstore *fs, int fd)
+{
+	int old = fs->keeper_fd;
+
+	if (old == fd)
+		return;
+	if (fs->keeper_changed)
+		fs->keeper_changed(fs->hook_ctx, old, fd);
+	fs->keeper_fd = fd;
+	if (old >= 0)
+		close(old);
+}
+
 static int keeper_cmd(struct fdstore *fs, const char *cmd, int fd)
 {
 	char buf[64];
@@ -301,8 +314,7 @@ static int keeper_cmd(struct fdstore *fs, const char *cmd, int fd)
 		close(rfd);
 	if (n <= 0) {
 		LOGE("lost the fd keeper (%s)", n == 0 ? "EOF" : strerror((int)-n));
-		close(fs->keeper_fd);
-		fs->keeper_fd = -1;
+		keeper_set_fd(fs, -1);
 		return n == 0 ? -EPIPE : (int)n;
 	}
 	buf[n] = '\0';
@@ -318,18 +330,42 @@ static int keeper_put(struct fdstore *fs, const char *tag, int fd)
 }
 
 /* Keeper died: start a new one and give it everything the store held. */
-static void keeper_resync(struct fdstore *fs)
+static int keeper_resync(struct fdstore *fs)
 {
-	int s = keeper_spawn(fs);
+	int s = keeper_spawn(fs), rc = 0;
 
 	if (s < 0) {
-		LOGE("cannot respawn the fd keeper: %s", strerror(-s));
-		return;
+		LOGE("cannot respawn the fd keeper: %s; session fds now live only in the agent", strerror(-s));
+		return s;
 	}
-	fs->keeper_fd = s;
-	for (size_t i = 0; i < fs->held.n; i++)
-		keeper_put(fs, fs->held.v[i].tag, fs->held.v[i].fd);
-	LOGI("fd keeper respawned and resynchronised (%zu fd(s))", fs->held.n);
+	keeper_set_fd(fs, s);
+	fs->keeper_restarts++;
+	for (size_t i = 0; i < fs->held.n && rc >= 0; i++)
+		rc = keeper_put(fs, fs->held.v[i].tag, fs->held.v[i].fd);
+	if (rc < 0) {
+		LOGE("the new fd keeper failed while taking back %zu fd(s): %s", fs->held.n, strerror(-rc));
+		return rc;
+	}
+	LOGI("fd keeper re-created and re-filled with %zu fd(s) (restart %u)", fs->held.n, fs->keeper_restarts);
+	return 0;
+}
+
+int fdstore_keeper_event(struct fdstore *fs)
+{
+	char b;
+	ssize_t n;
+
+	if (fs->mode != FDSTORE_KEEPER)
+		return 0;
+	if (fs->keeper_fd >= 0) {
+		n = recv(fs->keeper_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0; /* spurious wakeup: still connected */
+		LOGE("the fd keeper hung up (%s); re-creating it", n == 0 ? "EOF" : n < 0 ? strerror(errno) :
+		     "unexpected data");
+		keeper_set_fd(fs, -1);
+	}
+	return keeper_resync(fs);
 }
 
 static bool our_tag(const char *t)
@@ -373,7 +409,7 @@ int fdstore_setup(struct fdstore *fs)
 		int s = keeper_connect(fs->keeper_path);
 
 		if (s >= 0) {
-			fs->keeper_fd = s;
+			keeper_set_fd(fs, s);
 			if (hl_send_packet(s, "GETALL", 6, -1, false) < 0)
 				return -1;
 			for (;;) {
@@ -402,7 +438,7 @@ int fdstore_setup(struct fdstore *fs)
 			if (s < 0)
 				LOGE("cannot start the fd keeper: %s; continuing without crash safety", strerror(-s));
 			else
-				fs->keeper_fd = s;
+				keeper_set_fd(fs, s);
 		}
 	}
 	return n_restored;
@@ -454,7 +490,9 @@ int fdstore_put(struct fdstore *fs, const char *tag, int fd)
 	}
 	rc = keeper_put(fs, tag, fd);
 	if (rc < 0 && fs->keeper_fd < 0)
-		keeper_resync(fs); /* includes this fd: it is in fs->held */
+		rc = keeper_resync(fs); /* includes this fd: it is in fs->held */
+	if (rc < 0)
+		tl_del(&fs->held, tag);
 	return rc;
 }
 

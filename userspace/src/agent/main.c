@@ -59,6 +59,26 @@ static int64_t cb_deadline(void *ctx)
 	return u < 0 ? h : h < 0 ? u : u < h ? u : h;
 }
 
+/* ---- keeper watch: a keeper killed while the agent idles is replaced at once */
+
+static void on_keeper_event(void *ctx, int fd)
+{
+	struct agent *a = ctx;
+
+	(void)fd;
+	fdstore_keeper_event(&a->fds);
+}
+
+static void keeper_changed(void *ctx, int old_fd, int new_fd)
+{
+	struct agent *a = ctx;
+
+	if (old_fd >= 0)
+		server_unwatch(&a->srv, old_fd);
+	if (new_fd >= 0 && server_watch(&a->srv, new_fd, on_keeper_event, a) < 0)
+		LOGE("cannot watch the fd keeper connection: a dead keeper is noticed only at the next store");
+}
+
 static const struct server_ops agent_ops = {
 	.request = cb_request,
 	.gone = cb_gone,
@@ -314,6 +334,9 @@ int main(int argc, char **argv)
 	a->hugetlb_support = a->be.hugetlb_supported(&a->be, a->dev);
 	if (server_listen(&a->srv, inherited_listen) < 0)
 		goto fail;
+	a->fds.hook_ctx = a;
+	a->fds.keeper_changed = keeper_changed;
+	keeper_changed(a, -1, a->fds.keeper_fd);
 
 	LOGI("ready: socket %s, backend %s (%s), boot %s, %d session(s), fd store %s",
 	     a->srv.sock_path, a->be.name, a->be.path, boot_kind_name(a->boot), a->sessions.count,

@@ -31,6 +31,8 @@ void server_init(struct server *srv)
 	srv->listen_fd = srv->ep = -1;
 	srv->sock_mode = 0666;
 	srv->idle_timeout_ms = HL_IDLE_TIMEOUT_S * 1000;
+	for (int i = 0; i < SERVER_MAX_WATCH; i++)
+		srv->watch[i].fd = -1;
 }
 
 /* ---- client output ---------------------------------------------------- */
@@ -552,6 +554,41 @@ int server_listen(struct server *srv, int inherited)
 	return 0;
 }
 
+int server_watch(struct server *srv, int fd, void (*cb)(void *ctx, int fd), void *ctx)
+{
+	for (int i = 0; i < SERVER_MAX_WATCH; i++) {
+		struct server_watch *w = &srv->watch[i];
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = w };
+
+		if (w->fd >= 0)
+			continue;
+		if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return -errno;
+		w->fd = fd;
+		w->cb = cb;
+		w->ctx = ctx;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+void server_unwatch(struct server *srv, int fd)
+{
+	for (int i = 0; i < SERVER_MAX_WATCH; i++)
+		if (srv->watch[i].fd == fd && fd >= 0) {
+			epoll_ctl(srv->ep, EPOLL_CTL_DEL, fd, NULL);
+			srv->watch[i].fd = -1;
+		}
+}
+
+static struct server_watch *as_watch(struct server *srv, void *ptr)
+{
+	for (int i = 0; i < SERVER_MAX_WATCH; i++)
+		if (ptr == &srv->watch[i])
+			return &srv->watch[i];
+	return NULL;
+}
+
 int server_run(struct server *srv)
 {
 	while (!srv->quit) {
@@ -581,6 +618,13 @@ int server_run(struct server *srv)
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == &listen_tag) {
 				accept_clients(srv);
+				continue;
+			}
+			struct server_watch *w = as_watch(srv, evs[i].data.ptr);
+
+			if (w) {
+				if (w->fd >= 0)
+					w->cb(w->ctx, w->fd);
 				continue;
 			}
 			struct client *c = evs[i].data.ptr;

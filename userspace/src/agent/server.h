@@ -53,6 +53,15 @@ struct server_ops {
 	int64_t (*next_deadline)(void *ctx);	/* monotonic ms, or -1 */
 };
 
+/* An extra fd the loop watches for the agent (e.g. the keeper connection). */
+struct server_watch {
+	int fd;
+	void (*cb)(void *ctx, int fd);
+	void *ctx;
+};
+
+#define SERVER_MAX_WATCH 4
+
 struct server {
 	int listen_fd;
 	bool bound_socket;
@@ -66,6 +75,7 @@ struct server {
 	int64_t accept_backoff_ms;
 	const struct server_ops *ops;
 	void *ctx;
+	struct server_watch watch[SERVER_MAX_WATCH];
 	volatile int quit;
 };
 
@@ -83,6 +93,11 @@ void server_shutdown(struct server *srv);
  * recycled pid cannot lend its capabilities. 1 yes, 0 no (why says so).
  */
 int client_has_cap_sys_boot(const struct client *c, char *why, size_t len);
+
+/* Call cb when fd is readable or hangs up (after server_listen). 0 or -errno. */
+int server_watch(struct server *srv, int fd, void (*cb)(void *ctx, int fd), void *ctx);
+/* Stop watching fd; call before closing it. */
+void server_unwatch(struct server *srv, int fd);
 
 /* Queue a JSON packet (takes ownership of obj and fd). */
 void client_send(struct client *c, struct json_object *obj, int fd);
