@@ -216,6 +216,48 @@ static void t_keeper_killed(void)
 	hl_disconnect(c);
 }
 
+static bool dump_has(const char *what)
+{
+	return strstr(h_fake_dump(), what) != NULL;
+}
+
+/* Item 2: a request whose state write fails fails and changes nothing. */
+static void t_rollback(void)
+{
+	hl_client *c;
+	char *rep = NULL;
+	int fd1 = h_make_memfd("rb-1"), fd2 = h_make_memfd("rb-2"), rc;
+
+	h_fresh_kernel();
+	ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "rollback: agent up");
+	ok(hl_create_session(c, "rb") == 0 && hl_preserve_fd(c, "rb", 1, fd1, "one") == 0, "rollback: rb with token 1");
+	h_set_faults("state:preserve 5\n");
+	rc = hl_preserve_fd(c, "rb", 2, fd2, "two");
+	ok(rc == -EIO && strstr(hl_last_error(c), "rolled back"), "rollback: preserve whose state write fails -> EIO "
+	   "(%s)", hl_last_error(c));
+	ok(dump_has("session hl:0:rb out files 1\n"), "rollback: ... and the kernel did not get the file");
+	ok(h_log_has("preserve rolled back: the agent state could not be saved"), "rollback: ... with a log line");
+	h_set_faults("state:create 28\n");
+	rc = hl_create_session(c, "rb2");
+	ok(rc == -ENOSPC && !dump_has("hl:0:rb2"), "rollback: create whose state write fails -> ENOSPC, no session "
+	   "left in the kernel (%s)", hl_last_error(c));
+	h_set_faults("state:destroy 5\n");
+	ok(hl_destroy_session(c, "rb") == -EIO && dump_has("session hl:0:rb out files 1\n"),
+	   "rollback: destroy whose state write fails -> EIO, the session stays");
+	h_set_faults(NULL);
+	ok(hl_preserve_fd(c, "rb", 2, fd2, "two") == 0 && dump_has("session hl:0:rb out files 1 2\n"),
+	   "rollback: with the fault gone the same preserve works");
+	hl_disconnect(c);
+	ok(h_kill9_agent() && h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "rollback: kill -9, restart");
+	ok(hl_call_json(c, "{\"op\":\"list\"}", -1, &rep, NULL) == 0 && rep && strstr(rep, "\"label\":\"one\"") &&
+	   strstr(rep, "\"label\":\"two\"") && !strstr(rep, "rb2"),
+	   "rollback: the saved state matches what the clients were told");
+	free(rep);
+	hl_disconnect(c);
+	close(fd1);
+	close(fd2);
+}
+
 int main(int argc, char **argv)
 {
 	const char *only = getenv("HL_TEST_ONLY");
@@ -232,6 +274,7 @@ int main(int argc, char **argv)
 		return 1;
 #define RUN(fn) do { if (!only || strstr(only, #fn)) fn(); } while (0)
 	RUN(t_growth);
+	RUN(t_rollback);
 	RUN(t_claim_restarts);
 	RUN(t_keeper_killed);
 	h_stop_all();

@@ -88,6 +88,19 @@ static int check_passed_fd(int fd, uid_t peer, char *why, size_t len)
 	return 0;
 }
 
+/*
+ * Every request that changes the bookkeeping is transactional: the state
+ * write (and for a new session the fd store) must succeed, or the request
+ * fails with that errno and leaves nothing changed. Where the kernel step
+ * cannot be undone (preserve, finish, destroy) the state is written first.
+ */
+static void reply_unsaved(struct client *c, int64_t id, int rc, const char *what)
+{
+	LOGE("%s rolled back: the agent state could not be saved (%s)", what, strerror(-rc));
+	client_send(c, hl_reply_err(id, -rc, "%s rolled back: cannot save the agent state: %s", what,
+				    strerror(-rc)), -1);
+}
+
 /* ---- session ops ------------------------------------------------------ */
 
 static void op_create(struct agent *a, struct client *c, struct hl_req *r)
@@ -120,8 +133,19 @@ static void op_create(struct agent *a, struct client *c, struct hl_req *r)
 	char tag[HL_TAG_MAX];
 
 	session_tag(tag, sizeof(tag), s);
-	fdstore_put(&a->fds, tag, s->fd);
-	state_write(a, "create");
+	rc = fdstore_put(&a->fds, tag, s->fd);
+	if (rc < 0) {
+		LOGE("create of session %s by uid %u rolled back: the fd store did not take it (%s)", s->name,
+		     (unsigned)uid, strerror(-rc));
+		session_close(a, s);
+		return client_send(c, hl_reply_err(r->id, -rc, "create rolled back: the fd store did not take "
+						  "the session: %s", strerror(-rc)), -1);
+	}
+	rc = state_write(a, "create");
+	if (rc < 0) {
+		session_close(a, s); /* unpreserves the new, empty session */
+		return reply_unsaved(c, r->id, rc, "create");
+	}
 	LOGI("uid %u created session %s", (unsigned)uid, s->name);
 	struct json_object *o = hl_reply_ok(r->id);
 
@@ -175,18 +199,28 @@ static void op_preserve(struct agent *a, struct client *c, struct hl_req *r, int
 		goto out;
 	}
 	s->fds = nf;
-	rc = a->be.preserve_fd(&a->be, s->fd, fd, r->token);
-	if (rc < 0) {
-		client_send(c, hl_reply_err(r->id, -rc, "LUO preserve: %s%s", strerror(-rc),
-					       rc == -ENOENT ? " (no kernel handler for this kind of file)" : ""), -1);
-		goto out;
-	}
+	/* saved first: the kernel has no way to unpreserve one file */
 	memset(&s->fds[s->nfds], 0, sizeof(s->fds[0]));
 	s->fds[s->nfds].token = r->token;
 	s->fds[s->nfds].hugetlb = hl_fd_is_hugetlb(fd);
 	snprintf(s->fds[s->nfds].label, sizeof(s->fds[0].label), "%s", r->label ? r->label : "");
 	s->nfds++;
-	state_write(a, "preserve");
+	rc = state_write(a, "preserve");
+	if (rc < 0) {
+		s->nfds--;
+		reply_unsaved(c, r->id, rc, "preserve");
+		goto out;
+	}
+	rc = a->be.preserve_fd(&a->be, s->fd, fd, r->token);
+	if (rc < 0) {
+		s->nfds--;
+		if (state_write(a, "preserve-failed") < 0)
+			LOGE("session %s: the saved state names token %" PRIu64 " that the kernel refused",
+			     s->name, r->token);
+		client_send(c, hl_reply_err(r->id, -rc, "LUO preserve: %s%s", strerror(-rc),
+					       rc == -ENOENT ? " (no kernel handler for this kind of file)" : ""), -1);
+		goto out;
+	}
 	LOGI("uid %u session %s: preserved token %" PRIu64 "%s", (unsigned)uid, s->name, r->token,
 	     s->fds[s->nfds - 1].hugetlb ? " (hugetlb)" : "");
 	client_send(c, hl_reply_ok(r->id), -1);
@@ -254,6 +288,7 @@ static void op_retrieve(struct agent *a, struct client *c, struct hl_req *r)
 	struct session *s;
 	struct fdrec *f = NULL;
 	struct json_object *o;
+	bool marked = false;
 	uint32_t uid;
 	int rc, fd;
 
@@ -270,13 +305,22 @@ static void op_retrieve(struct agent *a, struct client *c, struct hl_req *r)
 	for (size_t i = 0; i < s->nfds; i++)
 		if (s->fds[i].token == r->token)
 			f = &s->fds[i];
+	if (f && !f->retrieved) {
+		f->retrieved = marked = true;
+		rc = state_write(a, "retrieve");
+		if (rc < 0) {
+			f->retrieved = false;
+			return reply_unsaved(c, r->id, rc, "retrieve");
+		}
+	}
 	fd = a->be.retrieve_fd(&a->be, s->fd, r->token);
-	if (fd < 0)
+	if (fd < 0) {
+		if (marked) {
+			f->retrieved = false;
+			state_write(a, "retrieve-failed");
+		}
 		return client_send(c, hl_reply_err(r->id, -fd, "LUO retrieve token %" PRIu64 ": %s",
 						      r->token, strerror(-fd)), -1);
-	if (f && !f->retrieved) {
-		f->retrieved = true;
-		state_write(a, "retrieve");
 	}
 	LOGI("uid %u session %s: token %" PRIu64 " handed back to pid %d", (unsigned)uid, s->name,
 	     r->token, (int)c->pid);
@@ -292,11 +336,24 @@ static int finish_session(struct agent *a, struct session *s)
 {
 	int rc = a->be.finish(&a->be, s->fd);
 
-	if (rc < 0)
+	if (rc < 0) {
+		s->leaving = false;
 		return rc;
+	}
 	LOGI("session %s of uid %u finished", s->name, (unsigned)s->uid);
 	session_close(a, s);
 	return 0;
+}
+
+/* Save the state without the sessions marked leaving; on failure unmark them. */
+static int save_without_leaving(struct agent *a, const char *reason)
+{
+	int rc = state_write(a, reason);
+
+	if (rc < 0)
+		for (struct session *s = a->sessions.head; s; s = s->next)
+			s->leaving = false;
+	return rc;
 }
 
 static void op_finish(struct agent *a, struct client *c, struct hl_req *r)
@@ -317,21 +374,28 @@ static void op_finish(struct agent *a, struct client *c, struct hl_req *r)
 			return client_send(c, hl_reply_err(r->id, ENOENT, "no session \"%s\" from the previous kernel",
 							      r->session), -1);
 		}
-		rc = finish_session(a, s);
-		state_write(a, "finish");
+		s->leaving = true;
+		rc = save_without_leaving(a, "finish");
 		if (rc < 0)
+			return reply_unsaved(c, r->id, rc, "finish");
+		rc = finish_session(a, s);
+		if (rc < 0) {
+			state_write(a, "finish-failed");
 			return client_send(c, hl_reply_err(r->id, -rc, "LUO finish: %s", strerror(-rc)), -1);
+		}
 		return client_send(c, hl_reply_ok(r->id), -1);
 	}
+	for (struct session *s = a->sessions.head; s; s = s->next)
+		s->leaving = s->incoming && ((c->uid == 0 && !r->has_uid) || s->uid == uid) &&
+			     hl_authorized(c->uid, s->uid);
+	rc = save_without_leaving(a, "finish");
+	if (rc < 0)
+		return reply_unsaved(c, r->id, rc, "finish");
 	done = json_object_new_array();
 	failed = json_object_new_array();
 	for (struct session *s = a->sessions.head, *n; s; s = n) {
 		n = s->next;
-		if (!s->incoming)
-			continue;
-		if (!(c->uid == 0 && !r->has_uid) && s->uid != uid)
-			continue;
-		if (!hl_authorized(c->uid, s->uid))
+		if (!s->leaving)
 			continue;
 		char nm[HL_KNAME_MAX];
 
@@ -353,7 +417,8 @@ static void op_finish(struct agent *a, struct client *c, struct hl_req *r)
 				json_object_array_add(done, json_object_new_string(nm));
 		}
 	}
-	state_write(a, "finish");
+	if (json_object_array_length(failed))
+		state_write(a, "finish-failed"); /* they are still ours */
 	o = hl_reply_ok(r->id);
 	json_object_object_add(o, "finished", done);
 	json_object_object_add(o, "failed", failed);
@@ -375,15 +440,23 @@ static void op_destroy(struct agent *a, struct client *c, struct hl_req *r)
 		s = session_find(&a->sessions, uid, r->session, true);
 		if (!s)
 			return client_send(c, hl_reply_err(r->id, ENOENT, "no session \"%s\"", r->session), -1);
-		rc = finish_session(a, s);
-		state_write(a, "destroy");
+		s->leaving = true;
+		rc = save_without_leaving(a, "destroy");
 		if (rc < 0)
+			return reply_unsaved(c, r->id, rc, "destroy");
+		rc = finish_session(a, s);
+		if (rc < 0) {
+			state_write(a, "finish-failed");
 			return client_send(c, hl_reply_err(r->id, -rc, "LUO finish: %s", strerror(-rc)), -1);
+		}
 		return client_send(c, hl_reply_ok(r->id), -1);
 	}
+	s->leaving = true;
+	rc = save_without_leaving(a, "destroy");
+	if (rc < 0)
+		return reply_unsaved(c, r->id, rc, "destroy");
 	LOGI("uid %u destroyed session %s (%zu fds unpreserved)", (unsigned)uid, s->name, s->nfds);
 	session_close(a, s); /* closing an outgoing session unpreserves its files */
-	state_write(a, "destroy");
 	client_send(c, hl_reply_ok(r->id), -1);
 }
 

@@ -38,6 +38,7 @@ struct session {
 	int64_t created;	/* wall clock, seconds */
 	uint64_t seq;		/* order of arrival in this agent: the list cursor */
 	bool barrier;		/* its owner subscribed: an update asks the owner first */
+	bool leaving;		/* being finished/destroyed: left out of the saved state */
 };
 
 struct session_table {

@@ -156,6 +156,8 @@ struct json_object *state_to_json(struct agent *a, const char *reason, bool for_
 	for (struct session *s = a->sessions.head; s; s = s->next) {
 		if (for_kexec && s->incoming)
 			continue; /* unfinished incoming sessions do not survive a kexec */
+		if (s->leaving)
+			continue; /* saved without it first, then finished or destroyed */
 		struct json_object *e = session_to_json(s);
 
 		json_object_array_add(arr, e);
