@@ -78,10 +78,28 @@ static pid_t spawn(char *const argv[], const char *logfile)
 	return p;
 }
 
+/* A zombie counts as gone (as PID 1 of a pid namespace we inherit orphans). */
+static bool is_zombie(pid_t pid)
+{
+	char path[64], *st;
+	bool z = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	st = hl_read_file(path, 1024, NULL);
+	if (st) {
+		const char *p = strrchr(st, ')');
+
+		z = p && p[1] == ' ' && p[2] == 'Z';
+		free(st);
+	}
+	return z;
+}
+
 bool h_wait_gone(pid_t pid, int ms)
 {
 	for (int i = 0; i < ms / 10; i++) {
-		if (kill(pid, 0) < 0 && errno == ESRCH)
+		waitpid(pid, NULL, WNOHANG);
+		if ((kill(pid, 0) < 0 && errno == ESRCH) || is_zombie(pid))
 			return true;
 		usleep(10000);
 	}

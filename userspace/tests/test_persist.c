@@ -156,7 +156,8 @@ static void t_claim_restarts(void)
 	int64_t t0;
 
 	h_fresh_kernel();
-	ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "claim: agent up");
+	if (!ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "claim: agent up"))
+		return;
 	ok(hl_create_session(c, "c1") == 0 && hl_preserve_fd(c, "c1", 1, fd, "x") == 0, "claim: session c1 preserved");
 	hl_disconnect(c);
 	close(fd);
@@ -190,7 +191,8 @@ static void t_keeper_killed(void)
 	bool seen = false;
 
 	h_fresh_kernel();
-	ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "keeper: agent up");
+	if (!ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "keeper: agent up"))
+		return;
 	ok(hl_create_session(c, "k1") == 0 && hl_preserve_fd(c, "k1", 1, fd, "kept") == 0, "keeper: session k1 preserved");
 	hl_disconnect(c);
 	close(fd);
@@ -209,7 +211,8 @@ static void t_keeper_killed(void)
 	json_object_put(s);
 	ok(h_kill9_agent(), "keeper: then kill -9 the agent");
 	ok(strstr(h_fake_dump(), "hl:0:k1 out files 1") != NULL, "keeper: the session survives in the 'kernel'");
-	ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "keeper: agent restarts");
+	if (!ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "keeper: agent restarts"))
+		return;
 	ok(hl_call_json(c, "{\"op\":\"list\"}", -1, &rep, NULL) == 0 && rep && strstr(rep, "\"label\":\"kept\""),
 	   "keeper: the session and its bookkeeping come back from the new keeper");
 	free(rep);
@@ -229,7 +232,8 @@ static void t_rollback(void)
 	int fd1 = h_make_memfd("rb-1"), fd2 = h_make_memfd("rb-2"), rc;
 
 	h_fresh_kernel();
-	ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "rollback: agent up");
+	if (!ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "rollback: agent up"))
+		return;
 	ok(hl_create_session(c, "rb") == 0 && hl_preserve_fd(c, "rb", 1, fd1, "one") == 0, "rollback: rb with token 1");
 	h_set_faults("state:preserve 5\n");
 	rc = hl_preserve_fd(c, "rb", 2, fd2, "two");
@@ -248,7 +252,8 @@ static void t_rollback(void)
 	ok(hl_preserve_fd(c, "rb", 2, fd2, "two") == 0 && dump_has("session hl:0:rb out files 1 2\n"),
 	   "rollback: with the fault gone the same preserve works");
 	hl_disconnect(c);
-	ok(h_kill9_agent() && h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "rollback: kill -9, restart");
+	if (!ok(h_kill9_agent() && h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "rollback: kill -9, restart"))
+		return;
 	ok(hl_call_json(c, "{\"op\":\"list\"}", -1, &rep, NULL) == 0 && rep && strstr(rep, "\"label\":\"one\"") &&
 	   strstr(rep, "\"label\":\"two\"") && !strstr(rep, "rb2"),
 	   "rollback: the saved state matches what the clients were told");
