@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <grp.h>
+#include <sys/inotify.h>
 #include <linux/capability.h>
 #include <sys/syscall.h>
 #include <dirent.h>
@@ -1377,6 +1378,92 @@ static void t_update(const char *kernel)
 	ok(!strstr(fake_dump(), "hl:65534:mine"), "unclaimed session finished per policy");
 }
 
+
+/* Exit code of hugelived with args (it must refuse them before doing anything). */
+static int agent_args(const char *args, char *err, size_t len)
+{
+	char cmd[512];
+	FILE *f;
+	size_t n;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s/hugelived --fake-luo %s/none --socket %s/none.sock %s 2>&1", bindir, dir, dir, args);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	n = fread(err, 1, len - 1, f);
+	err[n] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Issue 9 item 13 and the CLI items. */
+static void t_cli(void)
+{
+	static char out[65536];
+	char err[1024], dev[160], args[512];
+	struct json_object *o, *e;
+	int rc, in, wd;
+
+	static const char *const bad[] = { "--claim-timeout 5x", "--claim-timeout 0", "--claim-timeout -1",
+					   "--claim-timeout ''", "--idle-timeout 1e3", "--socket-mode 9" };
+	for (size_t i = 0; i < HL_ARRAY_SIZE(bad); i++) {
+		rc = agent_args(bad[i], err, sizeof(err));
+		ok(rc == 2 && (strstr(err, "not a positive number") || strstr(err, "not an octal mode")),
+		   "hugelived %s -> exit 2 (%d: %.*s)", bad[i], rc, (int)strcspn(err, "\n"), err);
+	}
+	ok(tool("--wait abc status") == 2, "hugelivectl --wait abc -> exit 2");
+	ok(tool("--wait 5s status") == 2, "hugelivectl --wait 5s -> exit 2");
+	ok(tool("status --json") == 0 && tool("sessions --quiet --all") == 0, "global options after the command");
+	rc = tool_out("update --help", out, sizeof(out));
+	ok(rc == 0 && strstr(out, "usage: hugelivectl [global options] update --kernel IMAGE") && !strstr(out, "preserve"),
+	   "hugelivectl update --help: that command's usage (exit %d)", rc);
+	rc = tool_out("sessions -h", out, sizeof(out));
+	ok(rc == 0 && strstr(out, "sessions [--all] [--uid UID]"), "hugelivectl sessions -h (exit %d)", rc);
+	snprintf(args, sizeof(args), "--json --socket %s/none --wait 0 status", dir);
+	rc = tool_out(args, out, sizeof(out));
+	o = json_tokener_parse(out);
+	ok(rc == 3 && o && !hl_jbool(o, "ok", true) && hl_jint(o, "exit", 0) == 3 &&
+	   json_object_object_get_ex(o, "error", &e) && !strcmp(hl_jstr(e, "name") ? hl_jstr(e, "name") : "", "ENOENT"),
+	   "--json: agent not reachable -> JSON error on stdout, exit 3 (%.*s)", (int)strcspn(out, "\n"), out);
+	json_object_put(o);
+	rc = tool_out("destroy --session nosuch --json", out, sizeof(out));
+	o = json_tokener_parse(out);
+	ok(rc == 1 && o && json_object_object_get_ex(o, "error", &e) && hl_jint(e, "code", 0) == ENOENT &&
+	   strstr(hl_jstr(e, "message") ? hl_jstr(e, "message") : "", "nosuch"),
+	   "--json after the command: agent error ENOENT as JSON (%.*s)", (int)strcspn(out, "\n"), out);
+	json_object_put(o);
+	rc = tool_out("--json sessions --bogus", out, sizeof(out));
+	o = json_tokener_parse(out);
+	ok(rc == 2 && o && json_object_object_get_ex(o, "error", &e) && hl_jint(e, "code", 0) == EINVAL &&
+	   strstr(hl_jstr(e, "message") ? hl_jstr(e, "message") : "", "--bogus"),
+	   "--json: usage error as JSON, exit 2 (%.*s)", (int)strcspn(out, "\n"), out);
+	json_object_put(o);
+
+	/* check asks the running agent instead of opening the single-opener device */
+	snprintf(dev, sizeof(dev), "%s/liveupdate", dir);
+	close(open(dev, O_RDWR | O_CREAT, 0600));
+	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	wd = inotify_add_watch(in, dev, IN_OPEN);
+	snprintf(args, sizeof(args), "HUGELIVE_DEVICE=%s HUGELIVE_SOCKET=%s %s/hugelivectl --json check >%s/check.json 2>&1",
+		 dev, sock, bindir, dir);
+	rc = system(args);
+	{
+		char evbuf[sizeof(struct inotify_event) + 256];
+		bool opened = read(in, evbuf, sizeof(evbuf)) > 0;
+		char path[200], *js;
+
+		snprintf(path, sizeof(path), "%s/check.json", dir);
+		js = hl_read_file(path, 1 << 16, NULL);
+		ok(wd >= 0 && !opened && js && strstr(js, "owned by hugelived"),
+		   "hugelivectl check with the agent running: device not opened, reported as the agent's (%s)",
+		   opened ? "opened!" : "not opened");
+		free(js);
+	}
+	close(in);
+	unlink(dev);
+}
+
 static void t_tool(const char *kernel)
 {
 	char cmd[1024];
@@ -1413,6 +1500,7 @@ static void t_tool(const char *kernel)
 		ok(tool(bad) == 3, "hugelivectl status without agent -> exit 3");
 	}
 	ok(tool("check") == 1, "hugelivectl check on this host (no LUO) -> not ready, exit 1");
+	t_cli();
 	ok(tool("--json check") == 1, "hugelivectl --json check");
 	close(mfd);
 }

@@ -247,6 +247,30 @@ static void test_cmdline(void)
 		ok(r == 1, "hugetlb support override (%s)", how);
 	}
 	unsetenv("HUGELIVE_HUGETLB_SUPPORT");
+	ok(hl_probe_verdict(0, 0) == 1, "hugetlb probe: accepted -> supported");
+	ok(hl_probe_verdict(-1, ENOENT) == 0 && hl_probe_verdict(-1, EOPNOTSUPP) == 0,
+	   "hugetlb probe: ENOENT/EOPNOTSUPP -> not supported");
+	ok(hl_probe_verdict(-1, EBUSY) == -1 && hl_probe_verdict(-1, ENOMEM) == -1 && hl_probe_verdict(-1, EPERM) == -1,
+	   "hugetlb probe: other errnos -> unknown, not supported");
+	setenv("HUGELIVE_HUGETLB_SUPPORT", "yes", 1);
+	{
+		const char *how = "";
+		int r = hl_hugetlb_support(-1, &how);
+
+		ok(strcmp(how, "HUGELIVE_HUGETLB_SUPPORT") != 0, "HUGELIVE_HUGETLB_SUPPORT=yes is not a 0/1 override (%d, %s)",
+		   r, how);
+	}
+	unsetenv("HUGELIVE_HUGETLB_SUPPORT");
+	{
+		long long v = 0;
+
+		ok(hl_parse_num("300", 1, 1000, &v) == 0 && v == 300, "hl_parse_num 300");
+		ok(hl_parse_num("", 1, 10, &v) == -EINVAL && hl_parse_num("5x", 1, 10, &v) == -EINVAL &&
+		   hl_parse_num("-1", 0, 10, &v) == -EINVAL && hl_parse_num(" 5", 1, 10, &v) == -EINVAL &&
+		   hl_parse_num("0x5", 0, 10, &v) == -EINVAL, "hl_parse_num rejects empty, suffix, sign, space, hex");
+		ok(hl_parse_num("0", 1, 10, &v) == -ERANGE && hl_parse_num("99999999999999999999", 1, 10, &v) == -ERANGE,
+		   "hl_parse_num: out of range -> ERANGE");
+	}
 }
 
 static void test_kconfig_file(void)

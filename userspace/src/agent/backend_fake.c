@@ -156,8 +156,8 @@ static int fake_hugetlb(struct hl_backend *be, int dev)
 	const char *env = getenv("HUGELIVE_HUGETLB_SUPPORT");
 
 	(void)be;
-	if (env && *env)
-		return atoi(env) ? 1 : 0;
+	if (env && (!strcmp(env, "0") || !strcmp(env, "1")))
+		return *env == '1';
 	return fake_call(dev, -1, NULL, NULL, 0, "HUGETLB");
 }
 

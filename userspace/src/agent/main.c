@@ -219,7 +219,19 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': sock = optarg; break;
-		case 'm': a->srv.sock_mode = (unsigned)strtoul(optarg, NULL, 8) & 0777; break;
+		case 'm': {
+			unsigned v = 0;
+			const char *p = optarg;
+
+			for (; *p >= '0' && *p <= '7' && v <= 0777; p++)
+				v = v * 8 + (unsigned)(*p - '0');
+			if (!*optarg || *p || v > 0777) {
+				fprintf(stderr, "hugelived: --socket-mode: '%s' is not an octal mode (0..0777)\n", optarg);
+				return 2;
+			}
+			a->srv.sock_mode = v;
+			break;
+		}
 		case 'd': device = optarg; break;
 		case 'F': fake = optarg; break;
 		case 'S': fdstore = optarg; break;
@@ -321,6 +333,11 @@ int main(int argc, char **argv)
 		a->boot = BOOT_RESTARTED;
 	} else {
 		a->dev = a->be.open_dev(&a->be);
+		/* a passing `hugelivectl check` (or another probe) may hold it for a moment */
+		for (int i = 0; i < 30 && a->dev == -EBUSY; i++) {
+			usleep(100 * 1000);
+			a->dev = a->be.open_dev(&a->be);
+		}
 		if (a->dev < 0) {
 			LOGE("cannot open %s: %s%s", a->be.path, strerror(-a->dev),
 			     a->dev == -EBUSY ? " (another process owns it; is an agent or keeper running?)" :

@@ -100,6 +100,16 @@ bool hl_param_on(const char *cmdline, const char *key)
 	return on;
 }
 
+int hl_probe_verdict(int rc, int err)
+{
+	if (rc == 0)
+		return 1;
+	/* no handler takes the file, or it refuses hugetlb: a clear no */
+	if (err == ENOENT || err == EOPNOTSUPP)
+		return 0;
+	return -1; /* EBUSY, ENOMEM, EPERM, ...: says nothing about support */
+}
+
 static int probe_dev(int dev_fd)
 {
 	struct liveupdate_ioctl_create_session cs = { .size = sizeof(cs) };
@@ -108,7 +118,7 @@ static int probe_dev(int dev_fd)
 
 	mfd = memfd_create("hugelive-probe", MFD_HUGETLB | MFD_CLOEXEC);
 	if (mfd < 0)
-		return 0; /* no hugetlb at all */
+		return errno == EINVAL || errno == ENOENT || errno == ENOSYS ? 0 : -1; /* no hugetlbfs / unknown */
 	snprintf((char *)cs.name, sizeof(cs.name), "hugelived-probe-%d", (int)getpid());
 	if (ioctl(dev_fd, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs) < 0) {
 		close(mfd);
@@ -116,8 +126,7 @@ static int probe_dev(int dev_fd)
 	}
 	pf.fd = mfd;
 	pf.token = 0;
-	rc = ioctl(cs.fd, LIVEUPDATE_SESSION_PRESERVE_FD, &pf);
-	rc = rc == 0 ? 1 : (errno == ENOENT || errno == EOPNOTSUPP) ? 0 : 1;
+	rc = hl_probe_verdict(ioctl(cs.fd, LIVEUPDATE_SESSION_PRESERVE_FD, &pf), errno);
 	close(cs.fd); /* closing the outgoing session unpreserves the probe */
 	close(mfd);
 	return rc;
@@ -128,18 +137,19 @@ int hl_hugetlb_support(int dev_fd, const char **how)
 	const char *env = getenv("HUGELIVE_HUGETLB_SUPPORT");
 	int c;
 
-	if (env && *env) {
+	if (env && (!strcmp(env, "0") || !strcmp(env, "1"))) {
 		*how = "HUGELIVE_HUGETLB_SUPPORT";
-		return atoi(env) ? 1 : 0;
+		return *env == '1';
 	}
 	if (dev_fd >= 0) {
 		int r = probe_dev(dev_fd);
 
 		if (r >= 0) {
 			*how = r ? "probe: an MFD_HUGETLB memfd was accepted"
-				 : "probe: no LUO handler accepts MFD_HUGETLB memfds (ENOENT)";
+				 : "probe: no LUO handler accepts MFD_HUGETLB memfds (ENOENT/EOPNOTSUPP)";
 			return r;
 		}
+		/* an unclear probe falls through to the kernel config */
 	}
 	c = hl_kconfig("LIVEUPDATE_HUGETLB");
 	if (c) {
