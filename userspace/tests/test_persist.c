@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -263,6 +264,232 @@ static void t_rollback(void)
 	close(fd2);
 }
 
+static const char *last_result(struct json_object *s, int64_t *id)
+{
+	struct json_object *lu;
+
+	if (!s || !json_object_object_get_ex(s, "last_update", &lu) || !lu)
+		return "";
+	if (id)
+		*id = hl_jint(lu, "id", 0);
+	return hl_jstr(lu, "result") ? hl_jstr(lu, "result") : "";
+}
+
+/* One root session with one file, in a fresh 'kernel' with a running agent. */
+static bool setup_one(const char *name)
+{
+	hl_client *c;
+	int fd = h_make_memfd("one-data");
+	bool good;
+
+	h_fresh_kernel();
+	if (h_agent_start(NULL) != 0 || hl_connect(h_sock, &c) != 0)
+		return false;
+	good = hl_create_session(c, name) == 0 && hl_preserve_fd(c, name, 1, fd, "one") == 0;
+	hl_disconnect(c);
+	close(fd);
+	return good;
+}
+
+static char tool_cmd[512];
+
+static int run_tool_update(void)
+{
+	return h_tool(tool_cmd);
+}
+
+/*
+ * Subscriber that never answers prepare; when the agent goes away it
+ * reconnects, subscribes again and reports a resume on wfd ('P' prepare,
+ * 'R' resume).
+ */
+static void quiesced_subscriber(int wfd)
+{
+	hl_client *c;
+	struct hl_event ev;
+
+	if (hl_connect(h_sock, &c) < 0 || hl_subscribe(c) < 0 || write(wfd, "S", 1) != 1)
+		_exit(10);
+	for (;;) {
+		int rc = hl_wait_event(c, 30000, &ev);
+
+		if (rc == -ETIMEDOUT || rc == -EAGAIN)
+			_exit(11);
+		if (rc < 0) {
+			/* the agent died: come back like a service that was quiesced */
+			hl_disconnect(c);
+			c = NULL;
+			for (int i = 0; i < 300 && !c; i++) {
+				if (hl_connect(h_sock, &c) < 0 || hl_subscribe(c) < 0) {
+					if (c)
+						hl_disconnect(c);
+					c = NULL;
+					usleep(50000);
+				}
+			}
+			if (!c)
+				_exit(12);
+			continue;
+		}
+		if (ev.type == HL_EVENT_PREPARE && write(wfd, "P", 1) != 1)
+			_exit(13);
+		if (ev.type == HL_EVENT_RESUME) {
+			if (write(wfd, "R", 1) != 1)
+				_exit(14);
+			_exit(0);
+		}
+	}
+}
+
+static bool read_ch(int fd, char want, int ms)
+{
+	char ch = 0;
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	fd_set rs;
+
+	for (;;) {
+		FD_ZERO(&rs);
+		FD_SET(fd, &rs);
+		if (select(fd + 1, &rs, NULL, NULL, &tv) <= 0 || read(fd, &ch, 1) != 1)
+			return false;
+		if (ch == want)
+			return true;
+	}
+}
+
+/* Item 9: the agent dies during the barrier. */
+static void t_crash_barrier(void)
+{
+	int p[2], st, tst;
+	pid_t sub, tl;
+	struct json_object *s;
+	int64_t id = 0;
+
+	ok(setup_one("cb"), "crash in barrier: root session cb");
+	if (pipe(p) < 0)
+		return;
+	sub = fork();
+	if (sub == 0) {
+		close(p[0]);
+		quiesced_subscriber(p[1]);
+	}
+	close(p[1]);
+	ok(read_ch(p[0], 'S', 5000), "crash in barrier: a subscriber is connected");
+	snprintf(tool_cmd, sizeof(tool_cmd), "update --kernel %s --append 'kho=on liveupdate=on' --timeout 60",
+		 h_kernel());
+	tl = fork();
+	if (tl == 0)
+		_exit(run_tool_update());
+	ok(read_ch(p[0], 'P', 10000) && strstr(h_fake_dump(), "loaded 1"),
+	   "crash in barrier: the subscriber got prepare, the new kernel is loaded");
+	ok(h_kill9_agent(), "crash in barrier: kill -9 the agent during the barrier");
+	waitpid(tl, &tst, 0);
+	ok(WIFEXITED(tst) && WEXITSTATUS(tst) == 3, "crash in barrier: hugelivectl update exits 3, not success (%d)",
+	   WIFEXITED(tst) ? WEXITSTATUS(tst) : -1);
+	ok(h_agent_start(NULL) == 0, "crash in barrier: agent restarts");
+	ok(strstr(h_fake_dump(), "loaded 0") != NULL, "crash in barrier: the restarted agent unloaded the new kernel");
+	s = h_status();
+	ok(!strcmp(last_result(s, &id), "interrupted") && id == 1,
+	   "crash in barrier: status records update 1 as interrupted (%s)", s ? json_object_to_json_string(s) : "");
+	json_object_put(s);
+	ok(read_ch(p[0], 'R', 10000), "crash in barrier: the quiesced client, reconnected, gets resume");
+	waitpid(sub, &st, 0);
+	close(p[0]);
+	ok(strstr(h_fake_dump(), "session hl:0:cb out files 1") != NULL, "crash in barrier: the session is intact");
+}
+
+/* Item 2: a state that cannot be saved at the kexec is its own failure category. */
+static void t_kexec_state_fails(void)
+{
+	char cmd[512];
+	struct json_object *s;
+
+	ok(setup_one("ks"), "kexec state: root session ks");
+	h_set_faults("state:kexec 5\n");
+	snprintf(cmd, sizeof(cmd), "update --kernel %s --append 'kho=on liveupdate=on' --timeout 5", h_kernel());
+	{
+		int rc = h_tool(cmd);
+
+		ok(rc == 6, "kexec state: hugelivectl update exits 6 (after the barrier), not 5 (preflight): %d", rc);
+	}
+	h_set_faults(NULL);
+	s = h_status();
+	ok(!strcmp(last_result(s, NULL), "cancelled") && strstr(h_fake_dump(), "loaded 0") &&
+	   strstr(h_fake_dump(), "hl:0:ks out files 1"), "kexec state: cancelled, kernel unloaded, session intact");
+	json_object_put(s);
+}
+
+static int nobody_keep_incoming(void)
+{
+	hl_client *c;
+	int fd = h_make_memfd("in-data"), bad = 0;
+
+	if (hl_connect(h_sock, &c) < 0)
+		return 90;
+	if (hl_create_session(c, "inc") != 0 || hl_preserve_fd(c, "inc", 4, fd, "incoming-label") != 0)
+		bad = 1;
+	hl_disconnect(c);
+	close(fd);
+	return bad;
+}
+
+/* Item 9: reboot() fails: the for-kexec state must not stay. */
+static void t_reboot_fails(void)
+{
+	char cmd[512], err[256], *rep = NULL;
+	struct json_object *s;
+	hl_client *c;
+	int rc;
+
+	h_fresh_kernel();
+	ok(h_agent_start(NULL) == 0 && h_as_nobody(nobody_keep_incoming) == 0, "reboot fails: uid %d session inc", NOBODY);
+	ok(h_update(h_kernel(), 2000, err, sizeof(err)) == 0, "reboot fails: first update (fake kexec) %s", err);
+	sleep(1);
+	ok(h_agent_start(NULL) == 0, "reboot fails: agent up in the new 'kernel', inc unclaimed (incoming)");
+	h_set_faults("kexec-reboot 5\n");
+	snprintf(cmd, sizeof(cmd), "update --kernel %s --append 'kho=on liveupdate=on' --timeout 5", h_kernel());
+	rc = h_tool(cmd);
+	ok(rc == 6, "reboot fails: hugelivectl update exits 6 (%d)", rc);
+	h_set_faults(NULL);
+	s = h_status();
+	ok(!strcmp(last_result(s, NULL), "cancelled") && strstr(h_fake_dump(), "loaded 0"),
+	   "reboot fails: update recorded as cancelled, kernel unloaded");
+	json_object_put(s);
+	ok(h_kill9_agent() && h_agent_start(NULL) == 0, "reboot fails: then kill -9 and restart the agent");
+	s = h_status();
+	ok(s && hl_jint(s, "incoming_sessions", 0) == 1 && !report_has(s, "adopted") &&
+	   !strcmp(last_result(s, NULL), "cancelled"),
+	   "reboot fails: the saved state is the normal one: inc still incoming, outcome cancelled (%s)",
+	   s ? json_object_to_json_string(s) : "");
+	json_object_put(s);
+	if (hl_connect(h_sock, &c) == 0) {
+		ok(hl_call_json(c, "{\"op\":\"list\",\"all\":true}", -1, &rep, NULL) == 0 && rep &&
+		   strstr(rep, "incoming-label"), "reboot fails: inc keeps its bookkeeping (label)");
+		free(rep);
+		hl_disconnect(c);
+	}
+}
+
+/* Item 9: the agent dies between the first kexec event and the state write. */
+static void t_ctl_reset(void)
+{
+	char cmd[512];
+	struct json_object *s;
+	int rc;
+
+	ok(setup_one("cr"), "reset at kexec: root session cr");
+	h_set_faults("state:kexec crash\n");
+	snprintf(cmd, sizeof(cmd), "update --kernel %s --append 'kho=on liveupdate=on' --timeout 5", h_kernel());
+	rc = h_tool(cmd);
+	ok(rc == 3, "reset at kexec: hugelivectl does not count the reset after 'kexec' as success (exit %d)", rc);
+	h_set_faults(NULL);
+	ok(h_agent_start(NULL) == 0, "reset at kexec: agent restarts");
+	s = h_status();
+	ok(!strcmp(last_result(s, NULL), "interrupted") && strstr(h_fake_dump(), "loaded 0") &&
+	   strstr(h_fake_dump(), "hl:0:cr out files 1"), "reset at kexec: interrupted, kernel unloaded, session intact");
+	json_object_put(s);
+}
+
 int main(int argc, char **argv)
 {
 	const char *only = getenv("HL_TEST_ONLY");
@@ -282,6 +509,10 @@ int main(int argc, char **argv)
 	RUN(t_rollback);
 	RUN(t_claim_restarts);
 	RUN(t_keeper_killed);
+	RUN(t_crash_barrier);
+	RUN(t_kexec_state_fails);
+	RUN(t_reboot_fails);
+	RUN(t_ctl_reset);
 	h_stop_all();
 	usleep(100000);
 	ok(h_logs_clean(), "no sanitizer reports in the logs (%s)", h_dir);

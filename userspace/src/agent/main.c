@@ -348,6 +348,7 @@ int main(int argc, char **argv)
 	}
 	if (state_init(a) < 0)
 		goto fail;
+	update_recover(a);
 	a->hugetlb_support = a->be.hugetlb_supported(&a->be, a->dev);
 	if (server_listen(&a->srv, inherited_listen) < 0)
 		goto fail;

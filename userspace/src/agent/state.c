@@ -146,16 +146,26 @@ struct json_object *state_to_json(struct agent *a, const char *reason, bool for_
 	json_object_object_add(o, "seq", json_object_new_int64((int64_t)a->st.seq));
 	json_object_object_add(o, "written", json_object_new_int64(hl_wall_s()));
 	json_object_object_add(o, "reason", json_object_new_string(reason));
+	json_object_object_add(o, "for_kexec", json_object_new_boolean(for_kexec));
 	json_object_object_add(o, "boot", json_object_new_string(boot_kind_name(a->boot)));
 	json_object_object_add(o, "next_update_id", json_object_new_int64((int64_t)a->upd.next_id));
 	if (a->upd.last)
 		json_object_object_add(o, "last_update", json_object_get(a->upd.last));
+	{
+		struct json_object *u = update_state_json(a);
+
+		if (u)
+			json_object_object_add(o, "update", u);
+	}
 	if (a->claim_deadline_ms)
 		json_object_object_add(o, "claim_deadline", json_object_new_int64(
 			hl_wall_s() + (a->claim_deadline_ms - hl_now_ms()) / 1000));
 	for (struct session *s = a->sessions.head; s; s = s->next) {
-		if (for_kexec && s->incoming)
-			continue; /* unfinished incoming sessions do not survive a kexec */
+		/*
+		 * Unfinished incoming sessions do not survive a kexec, but stay in
+		 * the for-kexec state: the next kernel's agent reports them as
+		 * lost, and an agent restarted before the reboot still knows them.
+		 */
 		if (s->leaving)
 			continue; /* saved without it first, then finished or destroyed */
 		struct json_object *e = session_to_json(s);
@@ -528,8 +538,12 @@ int state_init(struct agent *a)
 		if (st) {
 			int64_t cd = hl_jint(st, "claim_deadline", 0);
 
+			struct json_object *u;
+
 			a->st.seq = (uint64_t)hl_jint(st, "seq", 0);
 			state_restore_sessions(a, st, false);
+			if (json_object_object_get_ex(st, "update", &u) && json_object_is_type(u, json_type_object))
+				a->upd.interrupted = json_object_get(u); /* see update_recover() */
 			if (cd > 0)
 				a->claim_deadline_ms = hl_now_ms() + (cd - hl_wall_s()) * 1000;
 		}

@@ -34,6 +34,7 @@ static void progress(struct agent *a, const char *stage, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	LOGI("update %" PRIu64 ": %s: %s", a->upd.id, stage, msg);
+	a->upd.stage = stage;
 	if (!a->upd.updater)
 		return;
 	e = hl_event_new("progress");
@@ -88,11 +89,22 @@ static void update_cancel(struct agent *a, int code, const char *fmt, ...)
 		k->ack = 0;
 	}
 	set_last_update(a, "cancelled", code, msg);
+	if (a->upd.active) {
+		/* replaces a saved active update (or a for-kexec state): nothing is left on disk */
+		a->upd.active = false;
+		rc = state_write(a, "cancel");
+		if (rc < 0)
+			LOGE("update %" PRIu64 ": the cancel could not be saved: %s", a->upd.id, strerror(-rc));
+	}
 	if (a->upd.updater) {
 		struct client *u = a->upd.updater;
+		struct json_object *e = hl_reply_err(a->upd.updater_req, code, "update cancelled: %s", msg);
 
+		/* the stage tells a preflight failure from one after the barrier */
+		if (a->upd.stage)
+			json_object_object_add(e, "stage", json_object_new_string(a->upd.stage));
 		a->upd.updater = NULL;
-		client_send(u, hl_reply_err(a->upd.updater_req, code, "update cancelled: %s", msg), -1);
+		client_send(u, e, -1);
 	}
 }
 
@@ -120,7 +132,8 @@ static void update_kexec(struct agent *a)
 		a->upd.in_barrier = true; /* clients prepared: they must get resume */
 		return update_cancel(a, -rc, "cannot save agent state: %s", strerror(-rc));
 	}
-	progress(a, "kexec", "rebooting into the new kernel");
+	/* only this event means the kexec is under way (hugelivectl relies on it) */
+	progress(a, "reboot", "agent state saved; rebooting into the new kernel");
 	/* Progress packets are small: they are in the socket buffer by now. */
 	rc = a->be.kexec_reboot(&a->be, a->dev);
 	if (rc < 0) {
@@ -137,6 +150,7 @@ static void update_kexec(struct agent *a)
 		json_object_object_add(o, "kexec", json_object_new_boolean(1));
 		client_send(u, o, -1);
 	}
+	a->upd.active = false;
 	fdstore_exit(&a->fds);
 	a->upd.exit_after_kexec = true;
 	a->srv.quit = 1;
@@ -248,6 +262,8 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 		return client_send(c, hl_reply_err(r->id, EBUSY, "update %" PRIu64 " already in progress",
 						      a->upd.id), -1);
 	a->upd.id = a->upd.next_id++;
+	a->upd.recovered_id = 0;
+	a->upd.stage = NULL;
 	a->upd.updater = c;
 	a->upd.updater_req = r->id;
 	snprintf(a->upd.kernel, sizeof(a->upd.kernel), "%s", r->kernel);
@@ -308,6 +324,12 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 		client_send(c, o, -1);
 		return;
 	}
+	/* saved as active before anyone is quiesced: a restarted agent finishes it */
+	a->upd.active = true;
+	a->upd.stage = "barrier";
+	rc = state_write(a, "barrier");
+	if (rc < 0)
+		return update_cancel(a, -rc, "cannot save agent state: %s", strerror(-rc));
 	a->upd.in_barrier = true;
 	a->upd.deadline_ms = hl_now_ms() + a->upd.timeout_ms;
 	server_for_each_client(&a->srv, k) {
@@ -394,6 +416,55 @@ void update_subscribe(struct agent *a, struct client *c, struct hl_req *r)
 	client_send(c, hl_reply_ok(r->id), -1);
 	if (a->upd.in_barrier)
 		send_prepare(a, c);
+	if (a->upd.recovered_id && !a->upd.in_barrier) {
+		/* it may have been quiesced for the update the previous agent left */
+		struct json_object *e = hl_event_new("resume");
+
+		json_object_object_add(e, "update", json_object_new_int64((int64_t)a->upd.recovered_id));
+		json_object_object_add(e, "reason", json_object_new_string(a->upd.recovered_msg));
+		json_object_object_add(e, "recovered", json_object_new_boolean(1));
+		client_send(c, e, -1);
+	}
+}
+
+struct json_object *update_state_json(const struct agent *a)
+{
+	struct json_object *o;
+
+	if (!a->upd.active)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64((int64_t)a->upd.id));
+	json_object_object_add(o, "kernel", json_object_new_string(a->upd.kernel));
+	json_object_object_add(o, "stage", json_object_new_string(a->upd.stage ? a->upd.stage : "barrier"));
+	json_object_object_add(o, "time", json_object_new_int64(hl_wall_s()));
+	return o;
+}
+
+void update_recover(struct agent *a)
+{
+	struct json_object *u = a->upd.interrupted;
+	const char *stage;
+	int rc;
+
+	if (!u)
+		return;
+	a->upd.interrupted = NULL;
+	a->upd.id = (uint64_t)hl_jint(u, "id", 0);
+	stage = hl_jstr(u, "stage") ? hl_jstr(u, "stage") : "?";
+	rc = a->be.kexec_unload(&a->be, a->dev);
+	if (rc < 0)
+		LOGE("update %" PRIu64 ": kexec unload failed: %s", a->upd.id, strerror(-rc));
+	snprintf(a->upd.recovered_msg, sizeof(a->upd.recovered_msg),
+		 "the agent restarted during update %" PRIu64 " (stage %s); the new kernel was unloaded, "
+		 "sessions intact", a->upd.id, stage);
+	LOGE("%s", a->upd.recovered_msg);
+	set_last_update(a, "interrupted", ECONNABORTED, a->upd.recovered_msg);
+	a->upd.recovered_id = a->upd.id;
+	json_object_put(u);
+	rc = state_write(a, "recovered");
+	if (rc < 0)
+		LOGE("update %" PRIu64 ": the outcome could not be saved: %s", a->upd.id, strerror(-rc));
 }
 
 void update_tick(struct agent *a, int64_t now)

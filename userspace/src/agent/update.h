@@ -31,6 +31,16 @@ struct update_sm {
 	bool force;			/* root's --force: nothing cancels the barrier */
 	uint32_t allow[64];		/* --barrier-uid: may veto without owning a session */
 	size_t nallow;
+	/*
+	 * An update is active from a successful kexec load until it ends; while
+	 * active it is in the saved state, so that an agent restarted in the
+	 * middle unloads the image, records the outcome and resumes clients.
+	 */
+	bool active;
+	const char *stage;		/* preflight, load, barrier, kexec, reboot */
+	struct json_object *interrupted; /* the saved active update found at a restart */
+	uint64_t recovered_id;		/* interrupted update: late subscribers get resume */
+	char recovered_msg[256];
 };
 
 void update_init(struct update_sm *u);
@@ -42,6 +52,10 @@ void update_client_gone(struct agent *a, struct client *c);
 bool update_uid_subscribed(const struct agent *a, uint32_t uid);
 void update_tick(struct agent *a, int64_t now);
 int64_t update_deadline(const struct agent *a);	/* ms, or -1 */
+/* After a restart: finish an update the previous agent left active. */
+void update_recover(struct agent *a);
+/* The active update as saved in the state, or NULL. */
+struct json_object *update_state_json(const struct agent *a);
 /* The "update" object of status. */
 struct json_object *update_status_json(const struct agent *a);
 

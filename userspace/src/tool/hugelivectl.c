@@ -60,7 +60,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %s\n      %s\n", cmds[i].args, cmds[i].what);
 	fprintf(f, "\n%s\n"
 		"exit codes: 0 ok, 1 failed / not ready, 2 usage, 3 agent not reachable,\n"
-		"            4 update cancelled by a client or timeout, 5 update preflight failed\n", global_help);
+		"            4 update cancelled by a client or timeout, 5 update preflight failed,\n"
+		"            6 update failed after the barrier (agent state not saved, kexec failed)\n", global_help);
 }
 
 static const char *cmd_args(const char *cmd)
@@ -458,7 +459,8 @@ static int cmd_sessions(int argc, char **argv)
 }
 
 struct upd_ctx {
-	bool saw_kexec;
+	bool saw_kexec;		/* the barrier passed; the agent saves its state */
+	bool saw_reboot;	/* the state is saved and the agent reboots */
 };
 
 static void on_event(const char *ev, void *arg)
@@ -469,6 +471,8 @@ static void on_event(const char *ev, void *arg)
 
 	if (stage && !strcmp(stage, "kexec"))
 		u->saw_kexec = true;
+	if (stage && !strcmp(stage, "reboot"))
+		u->saw_reboot = true;
 	if (g_json)
 		printf("%s\n", ev);
 	else if (!g_quiet && stage) {
@@ -595,13 +599,20 @@ static int cmd_update(int argc, char **argv)
 			       hl_jbool(rep, "dry_run", false) ? "dry run passed (kernel loaded and unloaded)" :
 			       "kexec done");
 		rc = EXIT_OK;
-	} else if ((rc == -ECONNRESET || rc == -EPIPE) && u.saw_kexec) {
+	} else if ((rc == -ECONNRESET || rc == -EPIPE) && u.saw_reboot) {
+		/* only after "reboot": the state is saved, the kexec is under way */
 		if (!g_quiet)
 			printf("update: the machine is rebooting into the new kernel\n");
 		rc = EXIT_OK;
+	} else if (rc == -ECONNRESET || rc == -EPIPE) {
+		tool_err(-rc, "connection to the agent lost %s; the update did not happen "
+			 "(see 'hugelivectl status' once the agent is back)",
+			 u.saw_kexec ? "while it saved its state" : "during the update");
+		rc = EXIT_NOAGENT;
 	} else {
 		int code = -rc;
 		const char *msg = hl_last_error(c);
+		const char *stage = rep ? hl_jstr(rep, "stage") : NULL;
 
 		tool_err(code, "%s", msg[0] ? msg : strerror(code));
 		if (code == ECANCELED || code == ETIMEDOUT)
@@ -610,6 +621,8 @@ static int cmd_update(int argc, char **argv)
 			rc = EXIT_NOAGENT;
 		else if (code == EPERM || code == EBUSY)
 			rc = EXIT_FAIL;
+		else if (stage && (!strcmp(stage, "barrier") || !strcmp(stage, "kexec") || !strcmp(stage, "reboot")))
+			rc = EXIT_KEXEC;
 		else
 			rc = EXIT_PREFLIGHT;
 	}
