@@ -1387,7 +1387,9 @@ static int agent_args(const char *args, char *err, size_t len)
 	size_t n;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "%s/hugelived --fake-luo %s/none --socket %s/none.sock %s 2>&1", bindir, dir, dir, args);
+	/* never a real keeper: an old agent accepting the arguments must not leave one behind */
+	snprintf(cmd, sizeof(cmd), "timeout 10 %s/hugelived --fake-luo %s/none --socket %s/none.sock --fd-store none "
+		 "--keeper-socket %s/none.keeper %s 2>&1 </dev/null", bindir, dir, dir, dir, args);
 	f = popen(cmd, "r");
 	if (!f)
 		return -1;
