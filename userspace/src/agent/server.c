@@ -401,6 +401,7 @@ int client_has_cap_sys_boot(const struct client *c, char *why, size_t len)
 {
 	char path[64], *st, *p, ns_self[64] = "", ns_peer[64] = "";
 	unsigned long long eff;
+	int peer_err, self_err;
 	ssize_t n;
 
 	if (c->pidfd < 0) {
@@ -418,9 +419,17 @@ int client_has_cap_sys_boot(const struct client *c, char *why, size_t len)
 	free(st);
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)c->pid);
 	n = readlink(path, ns_peer, sizeof(ns_peer) - 1);
+	peer_err = n > 0 ? 0 : errno;
 	ns_peer[n > 0 ? n : 0] = '\0';
 	n = readlink("/proc/self/ns/user", ns_self, sizeof(ns_self) - 1);
+	self_err = n > 0 ? 0 : errno;
 	ns_self[n > 0 ? n : 0] = '\0';
+	/*
+	 * A kernel without CONFIG_USER_NS has no ns/user links at all: there
+	 * is only the initial user namespace, so the peer shares the agent's.
+	 */
+	if (peer_err == ENOENT && self_err == ENOENT)
+		strcpy(ns_peer, strcpy(ns_self, "user:[initial]"));
 	/* the pidfd still names a live process: the /proc reads were about it, not a reused pid */
 	if (pidfd_send_signal(c->pidfd, 0, NULL, 0) < 0) {
 		snprintf(why, len, "the requesting process (pid %d) is gone", (int)c->pid);
