@@ -74,6 +74,14 @@ int hl_destroy_session(hl_client *c, const char *session);
 int hl_preserve_fd(hl_client *c, const char *session, uint64_t token, int fd, const char *label);
 /* After an update: get the fd preserved under token back (close it when done). */
 int hl_retrieve_fd(hl_client *c, const char *session, uint64_t token, int *fd_out);
+/*
+ * Like hl_retrieve_fd(), but the caller retrieves the file itself: the agent
+ * hands over a copy of the session fd, this process calls RETRIEVE_FD on it
+ * and closes it again. The kernel then charges the file's pages to the
+ * caller's memory and hugetlb cgroups (with hl_retrieve_fd() they go to the
+ * agent's). Tokens the agent has no record of fail with -ENOENT.
+ */
+int hl_retrieve_fd_self(hl_client *c, const char *session, uint64_t token, int *fd_out);
 /* After an update: tell the kernel the session is fully restored. */
 int hl_finish_session(hl_client *c, const char *session);
 int hl_list_sessions(hl_client *c, struct hl_session_info **out, size_t *n);

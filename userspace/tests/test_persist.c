@@ -490,6 +490,79 @@ static void t_ctl_reset(void)
 	json_object_put(s);
 }
 
+static int nobody_handoff_setup(void)
+{
+	hl_client *c;
+	int bad = 0;
+
+	if (hl_connect(h_sock, &c) < 0)
+		return 90;
+	for (int t = 1; t <= 2; t++) {
+		char data[16];
+		int fd;
+
+		snprintf(data, sizeof(data), "ho-%d", t);
+		fd = h_make_memfd(data);
+		if ((t == 1 && hl_create_session(c, "ho") != 0) || hl_preserve_fd(c, "ho", (uint64_t)t, fd, data) != 0)
+			bad |= t;
+		close(fd);
+	}
+	hl_disconnect(c);
+	return bad;
+}
+
+static int nobody_handoff(void)
+{
+	hl_client *c;
+	int bad = 0, fd = -1;
+	char *rep = NULL;
+
+	if (hl_connect(h_sock, &c) < 0)
+		return 90;
+	if (hl_retrieve_fd_self(c, "ho", 1, &fd) != 0 || !h_memfd_has(fd, "ho-1"))
+		bad |= 1;
+	if (fd >= 0)
+		close(fd);
+	if (hl_retrieve_fd_self(c, "ho", 9, &fd) != -ENOENT)
+		bad |= 2;
+	if (hl_call_json(c, "{\"op\":\"retrieve\",\"session\":\"rs\",\"token\":1,\"uid\":0,\"handoff\":true}",
+			 -1, NULL, NULL) != -EPERM)
+		bad |= 4;
+	if (hl_call_json(c, "{\"op\":\"list\"}", -1, &rep, NULL) != 0 || !rep ||
+	    !strstr(rep, "\"token\":1,\"label\":\"ho-1\",\"hugetlb\":false,\"retrieved\":true"))
+		bad |= 8;
+	free(rep);
+	if (hl_finish_session(c, "ho") != 0)
+		bad |= 16;
+	hl_disconnect(c);
+	return bad;
+}
+
+/* Item 14: the client retrieves from its own session fd (charged to its cgroups). */
+static void t_handoff(void)
+{
+	hl_client *c;
+	char err[256];
+	int fd = h_make_memfd("root-data"), rc;
+
+	h_fresh_kernel();
+	ok(h_agent_start(NULL) == 0 && h_as_nobody(nobody_handoff_setup) == 0 && hl_connect(h_sock, &c) == 0 &&
+	   hl_create_session(c, "rs") == 0 && hl_preserve_fd(c, "rs", 1, fd, "r") == 0,
+	   "handoff: uid %d session ho (tokens 1, 2), root session rs", NOBODY);
+	hl_disconnect(c);
+	close(fd);
+	ok(h_update(h_kernel(), 2000, err, sizeof(err)) == 0, "handoff: fake update %s", err);
+	sleep(1);
+	ok(h_agent_start(NULL) == 0, "handoff: agent up in the new 'kernel'");
+	rc = h_as_nobody(nobody_handoff);
+	ok(rc == 0, "handoff: uid %d retrieves token 1 itself from its session fd (data intact), unknown token -> "
+	   "ENOENT, root's session -> EPERM, bookkeeping marks it retrieved, finish works (mask %d)", NOBODY, rc);
+	ok(h_log_has("session fd handed to pid [0-9]+ to retrieve token 1 itself") &&
+	   !h_log_has("session ho: token 1 handed back"), "handoff: the agent did not retrieve the file itself");
+	ok(!strstr(h_fake_dump(), "hl:65534:ho"), "handoff: no copy of the session fd stayed open in the client "
+	   "(the finished session is gone)");
+}
+
 int main(int argc, char **argv)
 {
 	const char *only = getenv("HL_TEST_ONLY");
@@ -513,6 +586,7 @@ int main(int argc, char **argv)
 	RUN(t_kexec_state_fails);
 	RUN(t_reboot_fails);
 	RUN(t_ctl_reset);
+	RUN(t_handoff);
 	h_stop_all();
 	usleep(100000);
 	ok(h_logs_clean(), "no sanitizer reports in the logs (%s)", h_dir);

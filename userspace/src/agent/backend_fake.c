@@ -7,6 +7,7 @@
  * server exactly like closing a LUO session fd does in the kernel.
  */
 #include "backend.h"
+#include "../common/sessfd.h"
 #include "../common/util.h"
 
 #include <errno.h>
@@ -114,16 +115,8 @@ static int fake_preserve(struct hl_backend *be, int sfd, int fd, uint64_t token)
 
 static int fake_retrieve_fd(struct hl_backend *be, int sfd, uint64_t token)
 {
-	int fd = -1;
-	int rc = fake_call(sfd, -1, &fd, NULL, 0, "RETRIEVEFD %" PRIu64, token);
-
 	(void)be;
-	if (rc < 0) {
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
-	return fd >= 0 ? fd : -EIO;
+	return hl_fake_retrieve_fd(sfd, token);
 }
 
 static int fake_finish(struct hl_backend *be, int sfd)

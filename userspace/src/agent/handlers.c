@@ -305,6 +305,9 @@ static void op_retrieve(struct agent *a, struct client *c, struct hl_req *r)
 	for (size_t i = 0; i < s->nfds; i++)
 		if (s->fds[i].token == r->token)
 			f = &s->fds[i];
+	if (r->handoff && !f)
+		return client_send(c, hl_reply_err(r->id, ENOENT, "session \"%s\" has no token %" PRIu64,
+						      r->session, r->token), -1);
 	if (f && !f->retrieved) {
 		f->retrieved = marked = true;
 		rc = state_write(a, "retrieve");
@@ -312,6 +315,31 @@ static void op_retrieve(struct agent *a, struct client *c, struct hl_req *r)
 			f->retrieved = false;
 			return reply_unsaved(c, r->id, rc, "retrieve");
 		}
+	}
+	if (r->handoff) {
+		/*
+		 * The client retrieves the file itself from a copy of its
+		 * session fd, so that the kernel charges the pages to the
+		 * client's memory and hugetlb cgroups, not to the agent's.
+		 */
+		fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			rc = -errno;
+			if (marked) {
+				f->retrieved = false;
+				state_write(a, "retrieve-failed");
+			}
+			return reply_errno(c, r->id, -rc, "dup of the session fd");
+		}
+		LOGI("uid %u session %s: session fd handed to pid %d to retrieve token %" PRIu64 " itself",
+		     (unsigned)uid, s->name, (int)c->pid, r->token);
+		o = hl_reply_ok(r->id);
+		json_object_object_add(o, "token", json_object_new_int64((int64_t)r->token));
+		json_object_object_add(o, "label", json_object_new_string(f->label));
+		json_object_object_add(o, "hugetlb", json_object_new_boolean(f->hugetlb));
+		json_object_object_add(o, "handoff", json_object_new_boolean(1));
+		json_object_object_add(o, "backend", json_object_new_string(a->be.fake ? "fake" : "luo"));
+		return client_send(c, o, fd);
 	}
 	fd = a->be.retrieve_fd(&a->be, s->fd, r->token);
 	if (fd < 0) {

@@ -286,7 +286,8 @@ int hl_req_parse(const char *buf, size_t len, struct hl_req *r, char *err, size_
 			goto fail;
 		break;
 	case HL_OP_RETRIEVE:
-		if ((rc = get_session(r, true, err, errlen)) || (rc = get_uid(r, err, errlen)))
+		if ((rc = get_session(r, true, err, errlen)) || (rc = get_uid(r, err, errlen)) ||
+		    (rc = get_bool(r->root, "handoff", &r->handoff, err, errlen)))
 			goto fail;
 		rc = get_uint(r->root, "token", true, 0, HL_TOKEN_MAX, &r->has_token, &r->token, err, errlen);
 		if (rc)

@@ -79,6 +79,7 @@ struct hl_req {
 	uint64_t token;
 	const char *label;
 	bool all;		/* list/finish: all sessions visible to caller */
+	bool handoff;		/* retrieve: hand over the session fd, the client retrieves */
 	bool has_after;		/* list: page after this cursor ("next" of the previous page) */
 	uint64_t after;
 	/* barrier */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "hugelive.h"
 #include "../common/proto.h"
+#include "../common/sessfd.h"
 #include "../common/util.h"
 
 #include <errno.h>
@@ -368,6 +369,40 @@ int hl_retrieve_fd(hl_client *c, const char *session, uint64_t token, int *fd_ou
 	}
 	if (rc == 0)
 		*fd_out = fd;
+	return rc;
+}
+
+int hl_retrieve_fd_self(hl_client *c, const char *session, uint64_t token, int *fd_out)
+{
+	struct json_object *r = req_new("retrieve", session), *rep = NULL;
+	int rc, sfd = -1, fd;
+	const char *be;
+
+	if (token > (uint64_t)INT64_MAX) {
+		json_object_put(r);
+		return -EINVAL;
+	}
+	json_object_object_add(r, "token", json_object_new_int64((int64_t)token));
+	json_object_object_add(r, "handoff", json_object_new_boolean(1));
+	rc = call(c, r, -1, &rep, &sfd);
+	be = rep ? hl_jstr(rep, "backend") : NULL;
+	if (rc == 0 && (sfd < 0 || !hl_jbool(rep, "handoff", false) || !be)) {
+		snprintf(c->err, sizeof(c->err), "agent replied without its session fd");
+		rc = -EPROTO;
+	}
+	if (rc == 0) {
+		fd = !strcmp(be, "fake") ? hl_fake_retrieve_fd(sfd, token) : hl_luo_retrieve_fd(sfd, token);
+		if (fd < 0) {
+			snprintf(c->err, sizeof(c->err), "RETRIEVE_FD of token %llu: %s", (unsigned long long)token,
+				 strerror(-fd));
+			rc = fd;
+		} else {
+			*fd_out = fd;
+		}
+	}
+	if (sfd >= 0)
+		close(sfd);
+	json_object_put(rep);
 	return rc;
 }
 
