@@ -219,6 +219,14 @@ static void test_state_slots(void)
 		state_encode_slot(mem, cap, 5, bad, strlen(bad), 0);
 		ok(state_read_fd(mfd, &o) == -EPROTONOSUPPORT, "foreign state format rejected");
 	}
+	{
+		/* the slot CRC is CRC-32/IEEE (zlib): state of older agents stays readable */
+		uint32_t crc = 0;
+
+		state_encode_slot(mem, cap, 6, "123456789", 9, 0);
+		memcpy(&crc, mem + 20, 4);
+		ok(crc == 0xcbf43926u, "slot CRC is CRC-32/IEEE (check value 0x%08x)", crc);
+	}
 	munmap(mem, cap);
 	close(mfd);
 }
