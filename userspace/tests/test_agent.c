@@ -884,6 +884,107 @@ static void t_barrier_rights(const char *kernel)
 }
 
 
+/*
+ * Child for t_redact: as uid NOBODY, owns a session, subscribes, answers
+ * ready, and writes the reason of the resume it gets, then the
+ * last_update.message its own status shows, to wfd ("reason\nmessage\n").
+ */
+static void redact_watcher(int wfd)
+{
+	hl_client *c;
+	struct hl_event ev;
+	char *rep = NULL, out[1200];
+	struct json_object *o, *lu;
+	const char *msg = "";
+
+	if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+		_exit(9);
+	if (hl_connect(sock, &c) < 0 || hl_create_session(c, "watcher") < 0 || hl_subscribe(c) < 0)
+		_exit(10);
+	if (write(wfd, "S", 1) != 1)
+		_exit(11);
+	for (;;) {
+		if (hl_wait_event(c, 20000, &ev) < 0)
+			_exit(12);
+		if (ev.type == HL_EVENT_PREPARE)
+			hl_ready(c, ev.update_id);
+		else if (ev.type == HL_EVENT_RESUME)
+			break;
+	}
+	if (hl_call_json(c, "{\"op\":\"status\"}", -1, &rep, NULL) < 0)
+		_exit(13);
+	o = hl_json_parse(rep, strlen(rep));
+	if (o && json_object_object_get_ex(o, "last_update", &lu) && hl_jstr(lu, "message"))
+		msg = hl_jstr(lu, "message");
+	snprintf(out, sizeof(out), "%s\n%s\n%s\n", ev.text, msg,
+		 o && json_object_object_get_ex(o, "last_update", &lu) &&
+		 json_object_object_get_ex(lu, "public_message", NULL) ? "leaks-public-field" : "-");
+	json_object_put(o);
+	free(rep);
+	if (write(wfd, out, strlen(out)) < 0 || hl_destroy_session(c, "watcher") < 0)
+		_exit(14);
+	hl_disconnect(c);
+	_exit(0);
+}
+
+/*
+ * Issue 9 item 10: a non-root client does not learn another client's name,
+ * pid or refusal reason from its resume event or from last_update.
+ */
+static void t_redact(const char *kernel)
+{
+	int hold, wp[2], rfd, st, rc;
+	pid_t hp, wpid, up;
+	char buf[1400] = "", *reason, *msg, *field, *save = NULL;
+	ssize_t n, got = 0;
+	struct json_object *s, *lu;
+
+	hp = start_subscriber(0, &hold); /* root: refuses "busy flushing" */
+	if (pipe(wp) < 0)
+		return;
+	wpid = fork();
+	if (wpid == 0) {
+		close(wp[0]);
+		redact_watcher(wp[1]);
+	}
+	close(wp[1]);
+	ok(read(wp[0], buf, 1) == 1 && buf[0] == 'S', "uid %d with a session subscribed", NOBODY);
+	rfd = update_bg(kernel, 5000, &up);
+	rc = read_rc(rfd, 8000);
+	ok(rc == -ECANCELED, "root's subscriber refuses: update cancelled (%d)", rc);
+	{
+		struct pollfd pf = { .fd = wp[0], .events = POLLIN };
+
+		while (got < (ssize_t)sizeof(buf) - 1 && poll(&pf, 1, 5000) == 1 &&
+		       (n = read(wp[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+			got += n;
+		buf[got > 0 ? got : 0] = '\0';
+	}
+	reason = strtok_r(buf, "\n", &save);
+	msg = strtok_r(NULL, "\n", &save);
+	field = strtok_r(NULL, "\n", &save);
+	diag("uid %d saw resume reason \"%s\", last_update.message \"%s\"", NOBODY, reason ? reason : "",
+	     msg ? msg : "");
+	ok(reason && !strcmp(reason, "a subscribed client refused the update"),
+	   "uid %d's resume reason names no other client (\"%s\")", NOBODY, reason ? reason : "");
+	ok(msg && !strcmp(msg, "a subscribed client refused the update"),
+	   "uid %d's status: last_update.message is the public one (\"%s\")", NOBODY, msg ? msg : "");
+	ok(field && !strcmp(field, "-"), "uid %d's last_update has no public_message/cause_uid fields (%s)", NOBODY,
+	   field ? field : "");
+	s = status();
+	ok(s && json_object_object_get_ex(s, "last_update", &lu) && hl_jstr(lu, "message") &&
+	   strstr(hl_jstr(lu, "message"), "refused: busy flushing") && strstr(hl_jstr(lu, "message"), "uid 0"),
+	   "root's status keeps the full message (\"%s\")",
+	   s && json_object_object_get_ex(s, "last_update", &lu) && hl_jstr(lu, "message") ? hl_jstr(lu, "message") : "");
+	json_object_put(s);
+	ok(waitpid(wpid, &st, 0) == wpid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	   "uid %d's watcher finished and destroyed its session (exit %d)", NOBODY, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	waitpid(hp, &st, 0);
+	waitpid(up, &st, 0);
+	close(hold);
+	close(wp[0]);
+}
+
 /* Issue 9 item 11: uid 0 without CAP_SYS_BOOT may not update. */
 static int root_without_cap_sys_boot(void)
 {
@@ -1563,6 +1664,7 @@ int main(int argc, char **argv)
 	t_preflight(kernel, badkernel);
 	t_barrier(kernel);
 	t_barrier_rights(kernel);
+	t_redact(kernel);
 	t_caps(kernel);
 	t_limits();
 	t_nofile();

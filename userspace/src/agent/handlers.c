@@ -542,7 +542,7 @@ static void op_status(struct agent *a, struct client *c, struct hl_req *r)
 	json_object_object_add(o, "subscribers", json_object_new_int(subs));
 	json_object_object_add(o, "update", update_status_json(a));
 	if (a->upd.last)
-		json_object_object_add(o, "last_update", json_object_get(a->upd.last));
+		json_object_object_add(o, "last_update", update_last_for(a, (uint32_t)c->uid));
 	json_object_object_add(o, "claim_timeout_s", json_object_new_int(a->claim_timeout_s));
 	json_object_object_add(o, "claim_remaining_s", a->claim_deadline_ms ?
 		json_object_new_int64((a->claim_deadline_ms - hl_now_ms()) / 1000) : NULL);

@@ -44,7 +44,14 @@ static void progress(struct agent *a, const char *stage, const char *fmt, ...)
 	client_send(a->upd.updater, e, -1);
 }
 
-static void set_last_update(struct agent *a, const char *result, int code, const char *msg)
+/*
+ * last_update keeps the full message for root and, when it names another
+ * client (its name, pid, uid or refusal reason), a public one for everyone
+ * else: "public_message", and "cause_uid" whose own clients see the full
+ * text. update_last_for() makes the copy a caller sees.
+ */
+static void set_last_update_pub(struct agent *a, const char *result, int code, const char *msg,
+				const char *pub, int64_t cause_uid)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -52,23 +59,59 @@ static void set_last_update(struct agent *a, const char *result, int code, const
 	json_object_object_add(o, "result", json_object_new_string(result));
 	json_object_object_add(o, "code", json_object_new_int(code));
 	json_object_object_add(o, "message", json_object_new_string(msg));
+	if (pub)
+		json_object_object_add(o, "public_message", json_object_new_string(pub));
+	if (pub && cause_uid >= 0)
+		json_object_object_add(o, "cause_uid", json_object_new_int64(cause_uid));
 	json_object_object_add(o, "time", json_object_new_int64(hl_wall_s()));
 	json_object_put(a->upd.last);
 	a->upd.last = o;
 }
 
-static void update_cancel(struct agent *a, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void update_cancel(struct agent *a, int code, const char *fmt, ...)
+static void set_last_update(struct agent *a, const char *result, int code, const char *msg)
+{
+	set_last_update_pub(a, result, code, msg, NULL, -1);
+}
+
+struct json_object *update_last_for(const struct agent *a, uint32_t uid)
+{
+	struct json_object *o, *v;
+	int64_t cause;
+
+	if (!a->upd.last)
+		return NULL;
+	if (uid == 0)
+		return json_object_get(a->upd.last);
+	cause = json_object_object_get_ex(a->upd.last, "cause_uid", &v) ? json_object_get_int64(v) : -1;
+	o = json_object_new_object();
+	json_object_object_foreach(a->upd.last, k, val) {
+		if (!strcmp(k, "public_message") || !strcmp(k, "cause_uid"))
+			continue;
+		if (!strcmp(k, "message") && json_object_object_get_ex(a->upd.last, "public_message", &v) &&
+		    cause != (int64_t)uid) {
+			json_object_object_add(o, k, json_object_get(v));
+			continue;
+		}
+		json_object_object_add(o, k, json_object_get(val));
+	}
+	return o;
+}
+
+/*
+ * Cancel the update. msg is the full reason (root's); pub, when not NULL,
+ * is what a client of another uid than cause_uid sees instead, because msg
+ * names another client (issue 9 item 10).
+ */
+static void update_cancel_v(struct agent *a, int code, int64_t cause_uid, const char *pub,
+			    const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static void update_cancel_v(struct agent *a, int code, int64_t cause_uid, const char *pub,
+			    const char *fmt, va_list ap)
 {
 	char msg[512];
-	va_list ap;
 	bool was_barrier;
 	int rc;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	/* first, so that a client dropped while we notify does not re-enter */
 	was_barrier = a->upd.in_barrier;
 	a->upd.in_barrier = false;
@@ -84,11 +127,12 @@ static void update_cancel(struct agent *a, int code, const char *fmt, ...)
 		struct json_object *e = hl_event_new("resume");
 
 		json_object_object_add(e, "update", json_object_new_int64((int64_t)a->upd.id));
-		json_object_object_add(e, "reason", json_object_new_string(msg));
+		json_object_object_add(e, "reason", json_object_new_string(
+			pub && k->uid != 0 && (int64_t)k->uid != cause_uid ? pub : msg));
 		client_send(k, e, -1);
 		k->ack = 0;
 	}
-	set_last_update(a, "cancelled", code, msg);
+	set_last_update_pub(a, "cancelled", code, msg, pub, cause_uid);
 	if (a->upd.active) {
 		/* replaces a saved active update (or a for-kexec state): nothing is left on disk */
 		a->upd.active = false;
@@ -106,6 +150,29 @@ static void update_cancel(struct agent *a, int code, const char *fmt, ...)
 		a->upd.updater = NULL;
 		client_send(u, e, -1);
 	}
+}
+
+static void update_cancel(struct agent *a, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void update_cancel(struct agent *a, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	update_cancel_v(a, code, -1, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void update_cancel_pub(struct agent *a, int code, int64_t cause_uid, const char *pub,
+			      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void update_cancel_pub(struct agent *a, int code, int64_t cause_uid, const char *pub,
+			      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	update_cancel_v(a, code, cause_uid, pub, fmt, ap);
+	va_end(ap);
 }
 
 static void update_kexec(struct agent *a)
@@ -289,7 +356,9 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 		int n = unattended(a, who, sizeof(who));
 
 		if (n && !r->force)
-			return update_cancel(a, ENOTCONN, "%d session(s) of %s expect a barrier but no client of "
+			return update_cancel_pub(a, ENOTCONN, -1, "sessions of other users expect a barrier but "
+						 "their owner is not subscribed",
+						 "%d session(s) of %s expect a barrier but no client of "
 					     "their owner is subscribed (--force updates anyway)", n, who);
 		if (n)
 			progress(a, "preflight", "forced: %d session(s) of %s expect a barrier, owner not subscribed",
@@ -370,7 +439,8 @@ void update_ack(struct agent *a, struct client *c, struct hl_req *r)
 				 (int)c->pid, (unsigned)c->uid, r->reason ? r->reason : "no reason given");
 			return barrier_check(a);
 		}
-		update_cancel(a, ECANCELED, "client %s (pid %d, uid %u) refused: %s", who,
+		update_cancel_pub(a, ECANCELED, c->uid, "a subscribed client refused the update",
+				  "client %s (pid %d, uid %u) refused: %s", who,
 			      (int)c->pid, (unsigned)c->uid, r->reason ? r->reason : "no reason given");
 		return;
 	}
@@ -392,7 +462,8 @@ void update_client_gone(struct agent *a, struct client *c)
 			c->dead = true;
 			return barrier_check(a);
 		}
-		update_cancel(a, ECANCELED, "subscribed client pid %d (uid %u) disconnected during the barrier",
+		update_cancel_pub(a, ECANCELED, c->uid, "a subscribed client disconnected during the barrier",
+				  "subscribed client pid %d (uid %u) disconnected during the barrier",
 			      (int)c->pid, (unsigned)c->uid);
 	}
 }
@@ -482,7 +553,14 @@ void update_tick(struct agent *a, int64_t now)
 			progress(a, "barrier", "no answer from %s; going on (forced)", who);
 			return update_kexec(a);
 		}
-		update_cancel(a, ETIMEDOUT, "no answer within %lld ms from %s", (long long)a->upd.timeout_ms, who);
+		{
+			char pub[96];
+
+			snprintf(pub, sizeof(pub), "no answer within %lld ms from every subscribed client",
+				 (long long)a->upd.timeout_ms);
+			update_cancel_pub(a, ETIMEDOUT, -1, pub, "no answer within %lld ms from %s",
+					  (long long)a->upd.timeout_ms, who);
+		}
 	}
 }
 

@@ -56,6 +56,12 @@ int64_t update_deadline(const struct agent *a);	/* ms, or -1 */
 void update_recover(struct agent *a);
 /* The active update as saved in the state, or NULL. */
 struct json_object *update_state_json(const struct agent *a);
+/*
+ * last_update as uid may see it (a new reference, or NULL): root gets it
+ * whole; another uid gets the public message instead of one that names
+ * another client, unless that client was its own.
+ */
+struct json_object *update_last_for(const struct agent *a, uint32_t uid);
 /* The "update" object of status. */
 struct json_object *update_status_json(const struct agent *a);
 
