@@ -48,6 +48,7 @@ enum hl_event_type {
 	HL_EVENT_RESUME,	/* update cancelled: continue normally */
 	HL_EVENT_PROGRESS,	/* progress of an update you requested */
 	HL_EVENT_OTHER,
+	HL_EVENT_RECONNECTED,	/* with hl_set_reconnect(): the agent restarted; reconnected */
 };
 
 struct hl_event {
@@ -73,10 +74,27 @@ int hl_destroy_session(hl_client *c, const char *session);
 int hl_preserve_fd(hl_client *c, const char *session, uint64_t token, int fd, const char *label);
 /* After an update: get the fd preserved under token back (close it when done). */
 int hl_retrieve_fd(hl_client *c, const char *session, uint64_t token, int *fd_out);
+/*
+ * Like hl_retrieve_fd(), but the caller retrieves the file itself: the agent
+ * hands over a copy of the session fd, this process calls RETRIEVE_FD on it
+ * and closes it again. The kernel then charges the file's pages to the
+ * caller's memory and hugetlb cgroups (with hl_retrieve_fd() they go to the
+ * agent's). Tokens the agent has no record of fail with -ENOENT.
+ */
+int hl_retrieve_fd_self(hl_client *c, const char *session, uint64_t token, int *fd_out);
 /* After an update: tell the kernel the session is fully restored. */
 int hl_finish_session(hl_client *c, const char *session);
 int hl_list_sessions(hl_client *c, struct hl_session_info **out, size_t *n);
 void hl_free_sessions(struct hl_session_info *s, size_t n);
+
+/*
+ * Reconnect when the agent goes away (it restarted): hl_wait_event() and
+ * calls whose request could not be sent reconnect within max_wait_ms, and
+ * subscribe again if the handle had subscribed; hl_wait_event() then
+ * returns an HL_EVENT_RECONNECTED event. 0 turns it off (the default).
+ * A call whose request was sent but not answered still fails.
+ */
+int hl_set_reconnect(hl_client *c, int max_wait_ms);
 
 /* Update barrier. */
 int hl_subscribe(hl_client *c);

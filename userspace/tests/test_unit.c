@@ -7,32 +7,13 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-/* Stubs for the parts of main.c the linked agent objects refer to. */
-void agent_log(struct agent *a, int level, const char *fmt, ...)
-{
-	(void)a;
-	(void)level;
-	(void)fmt;
-}
-void client_send(struct agent *a, struct client *c, struct json_object *obj, int fd)
-{
-	(void)a;
-	(void)c;
-	json_object_put(obj);
-	if (fd >= 0)
-		close(fd);
-}
-void client_drop(struct agent *a, struct client *c)
-{
-	(void)a;
-	(void)c;
-}
+#include <zlib.h>
 
 static int parse(const char *s, struct hl_req *r)
 {
@@ -238,6 +219,14 @@ static void test_state_slots(void)
 		state_encode_slot(mem, cap, 5, bad, strlen(bad), 0);
 		ok(state_read_fd(mfd, &o) == -EPROTONOSUPPORT, "foreign state format rejected");
 	}
+	{
+		/* the slot CRC is CRC-32/IEEE (zlib): state of older agents stays readable */
+		uint32_t crc = 0;
+
+		state_encode_slot(mem, cap, 6, "123456789", 9, 0);
+		memcpy(&crc, mem + 20, 4);
+		ok(crc == 0xcbf43926u, "slot CRC is CRC-32/IEEE (check value 0x%08x)", crc);
+	}
 	munmap(mem, cap);
 	close(mfd);
 }
@@ -266,6 +255,64 @@ static void test_cmdline(void)
 		ok(r == 1, "hugetlb support override (%s)", how);
 	}
 	unsetenv("HUGELIVE_HUGETLB_SUPPORT");
+	ok(hl_probe_verdict(0, 0) == 1, "hugetlb probe: accepted -> supported");
+	ok(hl_probe_verdict(-1, ENOENT) == 0 && hl_probe_verdict(-1, EOPNOTSUPP) == 0,
+	   "hugetlb probe: ENOENT/EOPNOTSUPP -> not supported");
+	ok(hl_probe_verdict(-1, EBUSY) == -1 && hl_probe_verdict(-1, ENOMEM) == -1 && hl_probe_verdict(-1, EPERM) == -1,
+	   "hugetlb probe: other errnos -> unknown, not supported");
+	setenv("HUGELIVE_HUGETLB_SUPPORT", "yes", 1);
+	{
+		const char *how = "";
+		int r = hl_hugetlb_support(-1, &how);
+
+		ok(strcmp(how, "HUGELIVE_HUGETLB_SUPPORT") != 0, "HUGELIVE_HUGETLB_SUPPORT=yes is not a 0/1 override (%d, %s)",
+		   r, how);
+	}
+	unsetenv("HUGELIVE_HUGETLB_SUPPORT");
+	{
+		long long v = 0;
+
+		ok(hl_parse_num("300", 1, 1000, &v) == 0 && v == 300, "hl_parse_num 300");
+		ok(hl_parse_num("", 1, 10, &v) == -EINVAL && hl_parse_num("5x", 1, 10, &v) == -EINVAL &&
+		   hl_parse_num("-1", 0, 10, &v) == -EINVAL && hl_parse_num(" 5", 1, 10, &v) == -EINVAL &&
+		   hl_parse_num("0x5", 0, 10, &v) == -EINVAL, "hl_parse_num rejects empty, suffix, sign, space, hex");
+		ok(hl_parse_num("0", 1, 10, &v) == -ERANGE && hl_parse_num("99999999999999999999", 1, 10, &v) == -ERANGE,
+		   "hl_parse_num: out of range -> ERANGE");
+	}
+}
+
+static void test_kconfig_file(void)
+{
+	char plain[] = "/tmp/hl-kconfig.XXXXXX", gz[64];
+	const char *cfg = "CONFIG_A=y\nCONFIG_B=m\n# CONFIG_C is not set\n";
+	int fd = mkstemp(plain);
+	gzFile g;
+
+	ok(fd >= 0 && write(fd, cfg, strlen(cfg)) == (ssize_t)strlen(cfg), "plain config file");
+	close(fd);
+	snprintf(gz, sizeof(gz), "%s.gz", plain);
+	g = gzopen(gz, "wb");
+	ok(g && gzputs(g, cfg) == (int)strlen(cfg) && gzclose(g) == Z_OK, "gzip config file (zlib)");
+	ok(hl_kconfig_file(gz, "A") == 'y' && hl_kconfig_file(gz, "B") == 'm' && hl_kconfig_file(gz, "C") == 'n' &&
+	   hl_kconfig_file(gz, "D") == 'n', "gzip config: y, m, not set, absent");
+	ok(hl_kconfig_file(plain, "A") == 'y' && hl_kconfig_file(plain, "C") == 'n', "plain config read too");
+	ok(hl_kconfig_file("/nonexistent/config.gz", "A") == -1, "missing config file -> -1");
+	{
+		/* a gzip stream cut short: an error, not "not set" */
+		char cut[80], buf[4096];
+		int in = open(gz, O_RDONLY), out;
+		ssize_t n = in >= 0 ? read(in, buf, sizeof(buf)) : -1;
+
+		snprintf(cut, sizeof(cut), "%s.cut.gz", plain);
+		out = open(cut, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		ok(n > 20 && out >= 0 && write(out, buf, (size_t)n - 12) == n - 12, "truncated gzip file");
+		close(in);
+		close(out);
+		ok(hl_kconfig_file(cut, "D") == -1, "truncated gzip stream -> -1");
+		unlink(cut);
+	}
+	unlink(gz);
+	unlink(plain);
 }
 
 int main(void)
@@ -276,5 +323,6 @@ int main(void)
 	test_authz();
 	test_state_slots();
 	test_cmdline();
+	test_kconfig_file();
 	return tap_done();
 }

@@ -36,6 +36,12 @@ struct hl_backend {
 	int (*kexec_reboot)(struct hl_backend *be, int dev);
 	/* 1 when the running kernel can preserve hugetlb files, 0 if not. */
 	int (*hugetlb_supported)(struct hl_backend *be, int dev);
+	/*
+	 * Tests only (NULL in the real backend): fault injection at a named
+	 * point of the agent ("state:<reason>", "kexec-reboot"). Returns 0 or
+	 * the -errno to fail with; may kill the agent to simulate a crash.
+	 */
+	int (*fault)(struct hl_backend *be, const char *point);
 };
 
 void hl_backend_luo_init(struct hl_backend *be, const char *devpath);

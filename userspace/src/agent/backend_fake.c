@@ -7,12 +7,14 @@
  * server exactly like closing a LUO session fd does in the kernel.
  */
 #include "backend.h"
+#include "../common/sessfd.h"
 #include "../common/util.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -113,16 +115,8 @@ static int fake_preserve(struct hl_backend *be, int sfd, int fd, uint64_t token)
 
 static int fake_retrieve_fd(struct hl_backend *be, int sfd, uint64_t token)
 {
-	int fd = -1;
-	int rc = fake_call(sfd, -1, &fd, NULL, 0, "RETRIEVEFD %" PRIu64, token);
-
 	(void)be;
-	if (rc < 0) {
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
-	return fd >= 0 ? fd : -EIO;
+	return hl_fake_retrieve_fd(sfd, token);
 }
 
 static int fake_finish(struct hl_backend *be, int sfd)
@@ -150,20 +144,51 @@ static int fake_kexec_unload(struct hl_backend *be, int dev)
 	return fake_call(dev, -1, NULL, NULL, 0, "KUNLOAD");
 }
 
-static int fake_kexec_reboot(struct hl_backend *be, int dev)
-{
-	(void)be;
-	return fake_call(dev, -1, NULL, NULL, 0, "KEXEC");
-}
-
 static int fake_hugetlb(struct hl_backend *be, int dev)
 {
 	const char *env = getenv("HUGELIVE_HUGETLB_SUPPORT");
 
 	(void)be;
-	if (env && *env)
-		return atoi(env) ? 1 : 0;
+	if (env && (!strcmp(env, "0") || !strcmp(env, "1")))
+		return *env == '1';
 	return fake_call(dev, -1, NULL, NULL, 0, "HUGETLB");
+}
+
+/*
+ * Fault injection for the host tests: $HUGELIVE_FAKE_FAULTS names a file of
+ * lines "POINT ERRNO" (fail with -ERRNO) or "POINT crash" (SIGKILL the agent
+ * right there). Read at every call, so a test can change it at any time.
+ */
+static int fake_fault(struct hl_backend *be, const char *point)
+{
+	const char *path = getenv("HUGELIVE_FAKE_FAULTS");
+	char line[256], p[128], act[32];
+	int rc = 0;
+	FILE *f;
+
+	(void)be;
+	if (!path || !*path || !(f = fopen(path, "re")))
+		return 0;
+	while (!rc && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%127s %31s", p, act) != 2 || strcmp(p, point))
+			continue;
+		if (!strcmp(act, "crash")) {
+			fprintf(stderr, "hugelived: fault injection: crash at %s\n", point);
+			kill(getpid(), SIGKILL);
+		}
+		rc = -atoi(act);
+	}
+	fclose(f);
+	return rc;
+}
+
+static int fake_kexec_reboot(struct hl_backend *be, int dev)
+{
+	int rc = fake_fault(be, "kexec-reboot");
+
+	if (rc < 0)
+		return rc;
+	return fake_call(dev, -1, NULL, NULL, 0, "KEXEC");
 }
 
 void hl_backend_fake_init(struct hl_backend *be, const char *sockpath)
@@ -183,4 +208,5 @@ void hl_backend_fake_init(struct hl_backend *be, const char *sockpath)
 	be->kexec_unload = fake_kexec_unload;
 	be->kexec_reboot = fake_kexec_reboot;
 	be->hugetlb_supported = fake_hugetlb;
+	be->fault = fake_fault;
 }

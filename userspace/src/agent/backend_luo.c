@@ -2,6 +2,7 @@
 /* Real backend: /dev/liveupdate, kexec_file_load(2), reboot(2). */
 #include "backend.h"
 #include "../common/kcheck.h"
+#include "../common/sessfd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,12 +66,8 @@ static int luo_preserve(struct hl_backend *be, int sfd, int fd, uint64_t token)
 
 static int luo_retrieve_fd(struct hl_backend *be, int sfd, uint64_t token)
 {
-	struct liveupdate_session_retrieve_fd a = { .size = sizeof(a), .token = token };
-
 	(void)be;
-	if (ioctl(sfd, LIVEUPDATE_SESSION_RETRIEVE_FD, &a) < 0)
-		return -errno;
-	return a.fd;
+	return hl_luo_retrieve_fd(sfd, token);
 }
 
 static int luo_finish(struct hl_backend *be, int sfd)

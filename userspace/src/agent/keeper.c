@@ -9,10 +9,12 @@
  *    own session and state memfd, and every client session fd. A restarted
  *    agent connects to its private socket (0600, peer uid checked both ways)
  *    and gets them back by SCM_RIGHTS.
- * Tags: "dev", "hs" (own session), "st" (state memfd), "so-<hex kname>" /
+ * Tags: "dev", "hs"/"hs1" (own session, state copy 0/1), "st"/"st1" (its
+ * state memfd), "so-<hex kname>" /
  * "si-<hex kname>" (outgoing / incoming client sessions).
  */
-#include "agent.h"
+#include "fdstore.h"
+#include "log.h"
 #include "../common/util.h"
 
 #include <errno.h>
@@ -29,68 +31,81 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+/* ---- tagged fd lists -------------------------------------------------- */
+
+static struct fdtag *tl_find(struct fdtag_list *l, const char *tag)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i].tag, tag))
+			return &l->v[i];
+	return NULL;
+}
+
+/* Set tag -> fd. The old fd of the tag is returned (caller closes it if owned), or -1. */
+static int tl_set(struct fdtag_list *l, const char *tag, int fd)
+{
+	struct fdtag *e = tl_find(l, tag);
+
+	if (e) {
+		int old = e->fd;
+
+		e->fd = fd;
+		return old;
+	}
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 64;
+		struct fdtag *n = realloc(l->v, nc * sizeof(*n));
+
+		if (!n)
+			return -2;
+		l->v = n;
+		l->cap = nc;
+	}
+	snprintf(l->v[l->n].tag, sizeof(l->v[0].tag), "%.*s", HL_FDTAG_MAX - 1, tag);
+	l->v[l->n++].fd = fd;
+	return -1;
+}
+
+/* Remove tag; returns its fd or -1. */
+static int tl_del(struct fdtag_list *l, const char *tag)
+{
+	struct fdtag *e = tl_find(l, tag);
+	int fd;
+
+	if (!e)
+		return -1;
+	fd = e->fd;
+	*e = l->v[--l->n];
+	return fd;
+}
+
+static void tl_free(struct fdtag_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
 /* ---- keeper process --------------------------------------------------- */
 
-struct kentry {
-	char tag[160];
-	int fd;
-};
-
-static struct kentry *kents;
-static size_t nkents, capkents;
+static struct fdtag_list kents;
 
 static void k_put(const char *tag, int fd)
 {
-	for (size_t i = 0; i < nkents; i++)
-		if (!strcmp(kents[i].tag, tag)) {
-			close(kents[i].fd);
-			kents[i].fd = fd;
-			return;
-		}
-	if (nkents == capkents) {
-		size_t nc = capkents ? capkents * 2 : 64;
-		struct kentry *n = realloc(kents, nc * sizeof(*n));
+	int old = tl_set(&kents, tag, fd);
 
-		if (!n) {
-			close(fd);
-			return;
-		}
-		kents = n;
-		capkents = nc;
-	}
-	snprintf(kents[nkents].tag, sizeof(kents[0].tag), "%.159s", tag);
-	kents[nkents++].fd = fd;
+	if (old >= 0)
+		close(old);
+	else if (old == -2)
+		close(fd);
 }
 
 static void k_drop(const char *tag)
 {
-	for (size_t i = 0; i < nkents; i++)
-		if (!strcmp(kents[i].tag, tag)) {
-			close(kents[i].fd);
-			kents[i] = kents[--nkents];
-			return;
-		}
-}
+	int fd = tl_del(&kents, tag);
 
-static int bind_private(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	mode_t old;
-
-	if (s < 0)
-		return -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	unlink(path);
-	old = umask(077);
-	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0) {
-		umask(old);
-		close(s);
-		return -1;
-	}
-	umask(old);
-	chmod(path, 0600);
-	return s;
+	if (fd >= 0)
+		close(fd);
 }
 
 static bool peer_ok(int fd)
@@ -110,9 +125,9 @@ int keeper_main(const char *path)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
-	ls = bind_private(path);
+	ls = hl_listen_unix(path, 0600, 4, false);
 	if (ls < 0) {
-		fprintf(stderr, "hugelived keeper: cannot bind %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "hugelived keeper: cannot bind %s: %s\n", path, strerror(-ls));
 		return 1;
 	}
 	fprintf(stderr, "hugelived keeper[%d]: holding session fds at %s\n", (int)getpid(), path);
@@ -149,17 +164,18 @@ int keeper_main(const char *path)
 				k_drop(buf + 5);
 				hl_send_packet(c, "0", 1, -1, false);
 			} else if (!strcmp(buf, "GETALL")) {
-				for (size_t i = 0; i < nkents; i++) {
+				for (size_t i = 0; i < kents.n; i++) {
 					char m[200];
-					int l = snprintf(m, sizeof(m), "FD %s", kents[i].tag);
+					int l = snprintf(m, sizeof(m), "FD %s", kents.v[i].tag);
 
-					hl_send_packet(c, m, (size_t)l, kents[i].fd, false);
+					hl_send_packet(c, m, (size_t)l, kents.v[i].fd, false);
 				}
 				hl_send_packet(c, "END", 3, -1, false);
 			} else if (!strcmp(buf, "EXIT")) {
 				hl_send_packet(c, "0", 1, -1, false);
-				for (size_t i = 0; i < nkents; i++)
-					close(kents[i].fd);
+				for (size_t i = 0; i < kents.n; i++)
+					close(kents.v[i].fd);
+				tl_free(&kents);
 				unlink(path);
 				return 0;
 			} else {
@@ -173,6 +189,37 @@ int keeper_main(const char *path)
 }
 
 /* ---- agent side ------------------------------------------------------- */
+
+int fdstore_parse_mode(const char *s, enum fdstore_mode *out)
+{
+	if (!strcmp(s, "auto"))
+		*out = getenv("NOTIFY_SOCKET") ? FDSTORE_SYSTEMD : FDSTORE_KEEPER;
+	else if (!strcmp(s, "systemd"))
+		*out = FDSTORE_SYSTEMD;
+	else if (!strcmp(s, "keeper"))
+		*out = FDSTORE_KEEPER;
+	else if (!strcmp(s, "none"))
+		*out = FDSTORE_NONE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *fdstore_mode_name(const struct fdstore *fs)
+{
+	switch (fs->mode) {
+	case FDSTORE_SYSTEMD: return "systemd";
+	case FDSTORE_KEEPER: return fs->keeper_fd >= 0 ? "keeper" : "keeper (not connected)";
+	default: return "none";
+	}
+}
+
+void fdstore_init(struct fdstore *fs)
+{
+	memset(fs, 0, sizeof(*fs));
+	fs->keeper_fd = -1;
+	snprintf(fs->keeper_path, sizeof(fs->keeper_path), "/run/hugelive/keeper.sock");
+}
 
 static int keeper_connect(const char *path)
 {
@@ -198,12 +245,12 @@ static int keeper_connect(const char *path)
 	return s;
 }
 
-static int keeper_spawn(struct agent *a)
+static int keeper_spawn(struct fdstore *fs)
 {
-	char dir[sizeof(a->keeper_path)], *sl;
+	char dir[sizeof(fs->keeper_path)], *sl;
 	pid_t pid;
 
-	snprintf(dir, sizeof(dir), "%s", a->keeper_path);
+	snprintf(dir, sizeof(dir), "%s", fs->keeper_path);
 	sl = strrchr(dir, '/');
 	if (sl && sl != dir) {
 		*sl = '\0';
@@ -221,7 +268,7 @@ static int keeper_spawn(struct agent *a)
 				dup2(nul, 0);
 				dup2(nul, 1);
 			}
-			execl("/proc/self/exe", "hugelived", "--keeper", "--keeper-socket", a->keeper_path,
+			execl("/proc/self/exe", "hugelived", "--keeper", "--keeper-socket", fs->keeper_path,
 			      (char *)NULL);
 			_exit(127);
 		}
@@ -229,7 +276,7 @@ static int keeper_spawn(struct agent *a)
 	}
 	waitpid(pid, NULL, 0);
 	for (int i = 0; i < 300; i++) {
-		int s = keeper_connect(a->keeper_path);
+		int s = keeper_connect(fs->keeper_path);
 
 		if (s >= 0)
 			return s;
@@ -238,86 +285,112 @@ static int keeper_spawn(struct agent *a)
 	return -ETIMEDOUT;
 }
 
-static int keeper_cmd(struct agent *a, const char *cmd, int fd)
+static void keeper_set_fd(struct fdstore *fs, int fd)
+{
+	int old = fs->keeper_fd;
+
+	if (old == fd)
+		return;
+	if (fs->keeper_changed)
+		fs->keeper_changed(fs->hook_ctx, old, fd);
+	fs->keeper_fd = fd;
+	if (old >= 0)
+		close(old);
+}
+
+static int keeper_cmd(struct fdstore *fs, const char *cmd, int fd)
 {
 	char buf[64];
 	int rfd = -1;
 	bool trunc;
 	ssize_t n;
 
-	if (a->keeper_fd < 0)
+	if (fs->keeper_fd < 0)
 		return -ENOTCONN;
-	n = hl_send_packet(a->keeper_fd, cmd, strlen(cmd), fd, false);
+	n = hl_send_packet(fs->keeper_fd, cmd, strlen(cmd), fd, false);
 	if (n >= 0)
-		n = hl_recv_packet(a->keeper_fd, buf, sizeof(buf) - 1, &rfd, NULL, &trunc, false);
+		n = hl_recv_packet(fs->keeper_fd, buf, sizeof(buf) - 1, &rfd, NULL, &trunc, false);
 	if (rfd >= 0)
 		close(rfd);
 	if (n <= 0) {
-		LOGE(a, "lost the fd keeper (%s)", n == 0 ? "EOF" : strerror((int)-n));
-		close(a->keeper_fd);
-		a->keeper_fd = -1;
+		LOGE("lost the fd keeper (%s)", n == 0 ? "EOF" : strerror((int)-n));
+		keeper_set_fd(fs, -1);
 		return n == 0 ? -EPIPE : (int)n;
 	}
 	buf[n] = '\0';
 	return atoi(buf);
 }
 
-/* Keeper died: start a new one and give it everything we hold. */
-static void keeper_resync(struct agent *a)
+static int keeper_put(struct fdstore *fs, const char *tag, int fd)
 {
-	char tag[160];
-	int s = keeper_spawn(a);
+	char cmd[200];
 
-	if (s < 0) {
-		LOGE(a, "cannot respawn the fd keeper: %s", strerror(-s));
-		return;
-	}
-	a->keeper_fd = s;
-	keeper_cmd(a, "PUT dev", a->dev);
-	if (a->state_sess >= 0)
-		keeper_cmd(a, "PUT hs", a->state_sess);
-	if (a->state_mfd >= 0)
-		keeper_cmd(a, "PUT st", a->state_mfd);
-	for (struct session *x = a->sessions; x; x = x->next) {
-		char cmd[200];
-
-		session_tag(tag, sizeof(tag), x);
-		snprintf(cmd, sizeof(cmd), "PUT %s", tag);
-		keeper_cmd(a, cmd, x->fd);
-	}
-	LOGI(a, "fd keeper respawned and resynchronised");
+	snprintf(cmd, sizeof(cmd), "PUT %s", tag);
+	return keeper_cmd(fs, cmd, fd);
 }
 
-static void add_restored(struct agent *a, const char *tag, int fd)
+/* Keeper died: start a new one and give it everything the store held. */
+static int keeper_resync(struct fdstore *fs)
 {
-	struct tagged_fd *n = realloc(a->restored, (size_t)(a->nrestored + 1) * sizeof(*n));
+	int s = keeper_spawn(fs), rc = 0;
 
-	if (!n) {
-		close(fd);
-		return;
+	if (s < 0) {
+		LOGE("cannot respawn the fd keeper: %s; session fds now live only in the agent", strerror(-s));
+		return s;
 	}
-	a->restored = n;
-	hl_set_cloexec(fd, true);
-	if (!strcmp(tag, "dev")) {
-		if (a->dev >= 0)
-			close(a->dev);
-		a->dev = fd;
-		return;
+	keeper_set_fd(fs, s);
+	fs->keeper_restarts++;
+	for (size_t i = 0; i < fs->held.n && rc >= 0; i++)
+		rc = keeper_put(fs, fs->held.v[i].tag, fs->held.v[i].fd);
+	if (rc < 0) {
+		LOGE("the new fd keeper failed while taking back %zu fd(s): %s", fs->held.n, strerror(-rc));
+		return rc;
 	}
-	snprintf(n[a->nrestored].tag, sizeof(n[0].tag), "%.159s", tag);
-	n[a->nrestored++].fd = fd;
+	LOGI("fd keeper re-created and re-filled with %zu fd(s) (restart %u)", fs->held.n, fs->keeper_restarts);
+	return 0;
+}
+
+int fdstore_keeper_event(struct fdstore *fs)
+{
+	char b;
+	ssize_t n;
+
+	if (fs->mode != FDSTORE_KEEPER)
+		return 0;
+	if (fs->keeper_fd >= 0) {
+		n = recv(fs->keeper_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0; /* spurious wakeup: still connected */
+		LOGE("the fd keeper hung up (%s); re-creating it", n == 0 ? "EOF" : n < 0 ? strerror(errno) :
+		     "unexpected data");
+		keeper_set_fd(fs, -1);
+	}
+	return keeper_resync(fs);
 }
 
 static bool our_tag(const char *t)
 {
-	return !strcmp(t, "dev") || !strcmp(t, "hs") || !strcmp(t, "st") ||
+	return !strcmp(t, "dev") || !strcmp(t, "hs") || !strcmp(t, "st") || !strcmp(t, "hs1") || !strcmp(t, "st1") ||
 	       !strncmp(t, "so-", 3) || !strncmp(t, "si-", 3);
 }
 
-int fdstore_setup(struct agent *a, int *n_restored)
+static void add_restored(struct fdstore *fs, const char *tag, int fd)
 {
-	*n_restored = 0;
-	if (a->fdstore == FDSTORE_SYSTEMD) {
+	int old;
+
+	hl_set_cloexec(fd, true);
+	old = tl_set(&fs->restored, tag, fd);
+	if (old >= 0)
+		close(old);
+	else if (old == -2)
+		close(fd);
+}
+
+int fdstore_setup(struct fdstore *fs)
+{
+	int n_restored = 0;
+
+	if (fs->mode == FDSTORE_SYSTEMD) {
 		char **names = NULL;
 		int n = sd_listen_fds_with_names(1, &names);
 
@@ -325,18 +398,18 @@ int fdstore_setup(struct agent *a, int *n_restored)
 			int fd = SD_LISTEN_FDS_START + i;
 
 			if (names && names[i] && our_tag(names[i])) {
-				add_restored(a, names[i], fd);
-				(*n_restored)++;
+				add_restored(fs, names[i], fd);
+				n_restored++;
 			}
 			if (names)
 				free(names[i]);
 		}
 		free(names);
-	} else if (a->fdstore == FDSTORE_KEEPER) {
-		int s = keeper_connect(a->keeper_path);
+	} else if (fs->mode == FDSTORE_KEEPER) {
+		int s = keeper_connect(fs->keeper_path);
 
 		if (s >= 0) {
-			a->keeper_fd = s;
+			keeper_set_fd(fs, s);
 			if (hl_send_packet(s, "GETALL", 6, -1, false) < 0)
 				return -1;
 			for (;;) {
@@ -346,72 +419,101 @@ int fdstore_setup(struct agent *a, int *n_restored)
 				ssize_t n = hl_recv_packet(s, buf, sizeof(buf) - 1, &fd, NULL, &trunc, false);
 
 				if (n <= 0) {
-					LOGE(a, "fd keeper hung up during GETALL");
+					LOGE("fd keeper hung up during GETALL");
 					return -1;
 				}
 				buf[n] = '\0';
 				if (!strcmp(buf, "END"))
 					break;
 				if (!strncmp(buf, "FD ", 3) && fd >= 0 && our_tag(buf + 3)) {
-					add_restored(a, buf + 3, fd);
-					(*n_restored)++;
+					add_restored(fs, buf + 3, fd);
+					n_restored++;
 				} else if (fd >= 0) {
 					close(fd);
 				}
 			}
-			LOGI(a, "fd keeper at %s handed back %d fd(s)", a->keeper_path, *n_restored);
+			LOGI("fd keeper at %s handed back %d fd(s)", fs->keeper_path, n_restored);
 		} else {
-			s = keeper_spawn(a);
-			if (s < 0) {
-				LOGE(a, "cannot start the fd keeper: %s; continuing without crash safety",
-				     strerror(-s));
-			} else {
-				a->keeper_fd = s;
-			}
+			s = keeper_spawn(fs);
+			if (s < 0)
+				LOGE("cannot start the fd keeper: %s; continuing without crash safety", strerror(-s));
+			else
+				keeper_set_fd(fs, s);
 		}
 	}
-	if (a->dev >= 0)
-		a->boot = BOOT_RESTARTED;
-	return 0;
+	return n_restored;
 }
 
-int fdstore_put(struct agent *a, const char *tag, int fd)
+int fdstore_take(struct fdstore *fs, const char *tag)
+{
+	int fd = tl_del(&fs->restored, tag);
+
+	/* still in the store: mirrored so that a keeper respawn re-deposits it */
+	if (fd >= 0 && fs->mode != FDSTORE_NONE)
+		tl_set(&fs->held, tag, fd);
+	return fd;
+}
+
+int fdstore_take_prefix(struct fdstore *fs, const char *prefix, char *tag, size_t len)
+{
+	for (size_t i = 0; i < fs->restored.n; i++)
+		if (!strncmp(fs->restored.v[i].tag, prefix, strlen(prefix))) {
+			snprintf(tag, len, "%s", fs->restored.v[i].tag);
+			return fdstore_take(fs, tag);
+		}
+	return -1;
+}
+
+void fdstore_close_unused(struct fdstore *fs)
+{
+	for (size_t i = 0; i < fs->restored.n; i++) {
+		LOGE("unused fd store entry %s; closing", fs->restored.v[i].tag);
+		close(fs->restored.v[i].fd);
+	}
+	tl_free(&fs->restored);
+}
+
+int fdstore_put(struct fdstore *fs, const char *tag, int fd)
 {
 	char cmd[200];
 	int rc;
 
-	if (a->fdstore == FDSTORE_SYSTEMD) {
+	if (fs->mode == FDSTORE_NONE)
+		return 0;
+	tl_set(&fs->held, tag, fd);
+	if (fs->mode == FDSTORE_SYSTEMD) {
 		snprintf(cmd, sizeof(cmd), "FDSTORE=1\nFDNAME=%s", tag);
 		rc = sd_pid_notify_with_fds(0, 0, cmd, &fd, 1);
 		if (rc <= 0)
-			LOGE(a, "FD store: cannot store %s: %s", tag, rc < 0 ? strerror(-rc) : "no NOTIFY_SOCKET");
+			LOGE("FD store: cannot store %s: %s", tag, rc < 0 ? strerror(-rc) : "no NOTIFY_SOCKET");
 		return rc < 0 ? rc : 0;
 	}
-	if (a->fdstore != FDSTORE_KEEPER)
-		return 0;
-	snprintf(cmd, sizeof(cmd), "PUT %s", tag);
-	rc = keeper_cmd(a, cmd, fd);
-	if (rc < 0 && a->keeper_fd < 0)
-		keeper_resync(a); /* includes this fd if it is already recorded */
+	rc = keeper_put(fs, tag, fd);
+	if (rc < 0 && fs->keeper_fd < 0)
+		rc = keeper_resync(fs); /* includes this fd: it is in fs->held */
+	if (rc < 0)
+		tl_del(&fs->held, tag);
 	return rc;
 }
 
-int fdstore_drop(struct agent *a, const char *tag)
+int fdstore_drop(struct fdstore *fs, const char *tag)
 {
 	char cmd[200];
 
-	if (a->fdstore == FDSTORE_SYSTEMD) {
+	if (fs->mode == FDSTORE_NONE)
+		return 0;
+	tl_del(&fs->held, tag);
+	if (fs->mode == FDSTORE_SYSTEMD) {
 		snprintf(cmd, sizeof(cmd), "FDSTOREREMOVE=1\nFDNAME=%s", tag);
 		return sd_notify(0, cmd);
 	}
-	if (a->fdstore != FDSTORE_KEEPER)
-		return 0;
 	snprintf(cmd, sizeof(cmd), "DROP %s", tag);
-	return keeper_cmd(a, cmd, -1);
+	return keeper_cmd(fs, cmd, -1);
 }
 
-void fdstore_exit(struct agent *a)
+void fdstore_exit(struct fdstore *fs)
 {
-	if (a->fdstore == FDSTORE_KEEPER && a->keeper_fd >= 0)
-		keeper_cmd(a, "EXIT", -1);
+	if (fs->mode == FDSTORE_KEEPER && fs->keeper_fd >= 0)
+		keeper_cmd(fs, "EXIT", -1);
+	tl_free(&fs->held);
 }

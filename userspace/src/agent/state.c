@@ -19,22 +19,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <zlib.h>
 
-/* The fds of a session as a JSON array: used on the wire and in the state. */
-struct json_object *session_fds_json(const struct session *s)
+void state_init_struct(struct persist *p)
 {
-	struct json_object *fds = json_object_new_array();
-
-	for (size_t i = 0; i < s->nfds; i++) {
-		struct json_object *f = json_object_new_object();
-
-		json_object_object_add(f, "token", json_object_new_int64((int64_t)s->fds[i].token));
-		json_object_object_add(f, "label", json_object_new_string(s->fds[i].label));
-		json_object_object_add(f, "hugetlb", json_object_new_boolean(s->fds[i].hugetlb));
-		json_object_object_add(f, "retrieved", json_object_new_boolean(s->fds[i].retrieved));
-		json_object_array_add(fds, f);
-	}
-	return fds;
+	p->sess = p->mfd = -1;
+	p->cap = 0;
+	p->copy = 0;
+	p->seq = 0;
 }
 
 #define SLOT_HDR 32
@@ -43,15 +35,17 @@ struct json_object *session_fds_json(const struct session *s)
 
 static uint32_t crc32_buf(const void *data, size_t len)
 {
-	const unsigned char *p = data;
-	uint32_t crc = 0xffffffffu;
+	uLong crc = crc32(0L, Z_NULL, 0);
 
-	while (len--) {
-		crc ^= *p++;
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xedb88320u & (uint32_t)-(int32_t)(crc & 1));
+	/* zlib takes uInt lengths: feed it in chunks */
+	for (const Bytef *p = data; len;) {
+		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+
+		crc = crc32(crc, p, n);
+		p += n;
+		len -= n;
 	}
-	return ~crc;
+	return (uint32_t)crc;
 }
 
 int state_encode_slot(char *mem, size_t cap, uint64_t seq, const char *json, size_t len, int slot)
@@ -149,36 +143,80 @@ struct json_object *state_to_json(struct agent *a, const char *reason, bool for_
 	json_object_object_add(o, "format", json_object_new_string(HL_STATE_FORMAT));
 	json_object_object_add(o, "version", json_object_new_int(HL_STATE_VERSION));
 	json_object_object_add(o, "agent", json_object_new_string(HL_VERSION));
-	json_object_object_add(o, "seq", json_object_new_int64((int64_t)a->state_seq));
+	json_object_object_add(o, "seq", json_object_new_int64((int64_t)a->st.seq));
 	json_object_object_add(o, "written", json_object_new_int64(hl_wall_s()));
 	json_object_object_add(o, "reason", json_object_new_string(reason));
-	json_object_object_add(o, "boot", json_object_new_string(
-		a->boot == BOOT_UPDATED ? "updated" : a->boot == BOOT_RESTARTED ? "restarted" : "fresh"));
-	json_object_object_add(o, "next_update_id", json_object_new_int64((int64_t)a->next_update_id));
-	if (a->last_update)
-		json_object_object_add(o, "last_update", json_object_get(a->last_update));
+	json_object_object_add(o, "for_kexec", json_object_new_boolean(for_kexec));
+	json_object_object_add(o, "boot", json_object_new_string(boot_kind_name(a->boot)));
+	json_object_object_add(o, "next_update_id", json_object_new_int64((int64_t)a->upd.next_id));
+	if (a->upd.last)
+		json_object_object_add(o, "last_update", json_object_get(a->upd.last));
+	{
+		struct json_object *u = update_state_json(a);
+
+		if (u)
+			json_object_object_add(o, "update", u);
+	}
 	if (a->claim_deadline_ms)
 		json_object_object_add(o, "claim_deadline", json_object_new_int64(
 			hl_wall_s() + (a->claim_deadline_ms - hl_now_ms()) / 1000));
-	for (struct session *s = a->sessions; s; s = s->next) {
-		if (for_kexec && s->incoming)
-			continue; /* unfinished incoming sessions do not survive a kexec */
-		struct json_object *e = json_object_new_object();
+	for (struct session *s = a->sessions.head; s; s = s->next) {
+		/*
+		 * Unfinished incoming sessions do not survive a kexec, but stay in
+		 * the for-kexec state: the next kernel's agent reports them as
+		 * lost, and an agent restarted before the reboot still knows them.
+		 */
+		if (s->leaving)
+			continue; /* saved without it first, then finished or destroyed */
+		struct json_object *e = session_to_json(s);
 
-		json_object_object_add(e, "name", json_object_new_string(s->name));
-		json_object_object_add(e, "uid", json_object_new_int64(s->uid));
-		json_object_object_add(e, "kname", json_object_new_string(s->kname));
-		json_object_object_add(e, "dir", json_object_new_string(s->incoming ? "in" : "out"));
-		json_object_object_add(e, "created", json_object_new_int64(s->created));
-		json_object_object_add(e, "fds", session_fds_json(s));
 		json_object_array_add(arr, e);
 	}
 	json_object_object_add(o, "sessions", arr);
 	return o;
 }
 
-/* Create the agent's own outgoing session with a state memfd of cap bytes. */
-static int own_session_create(struct agent *a, size_t cap)
+/*
+ * The state lives in one of two copies, each its own LUO session with one
+ * memfd: "hugelived" (fd store tags hs/st) and "hugelived.1" (hs1/st1).
+ * Growing the state means a bigger memfd (LUO freezes the size of a
+ * preserved memfd), so it goes into a new copy under the other name; the
+ * old copy is retired only once the new one is preserved and in the fd
+ * store. A crash at any point leaves at least one complete copy; readers
+ * take the valid copy with the highest sequence number.
+ */
+static const char *const own_name[2] = { HL_AGENT_SESSION, HL_AGENT_SESSION ".1" };
+static const char *const own_stag[2] = { "hs", "hs1" };
+static const char *const own_mtag[2] = { "st", "st1" };
+
+static int fault(struct agent *a, const char *point)
+{
+	return a->be.fault ? a->be.fault(&a->be, point) : 0;
+}
+
+/* Write one state into the older slot of a state memfd. */
+static int write_slot(int mfd, size_t cap, uint64_t seq, const char *js, size_t len)
+{
+	uint64_t cseq;
+	size_t l;
+	char *mem = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	int cur, rc;
+
+	if (mem == MAP_FAILED)
+		return -errno;
+	cur = best_slot(mem, cap, &cseq, &l);
+	rc = state_encode_slot(mem, cap, seq, js, len, cur < 0 ? 0 : 1 - cur);
+	munmap(mem, cap);
+	return rc;
+}
+
+/*
+ * Create copy idx with a memfd of cap bytes that already holds js (if not
+ * NULL), preserve it and put both fds in the fd store. Nothing of the new
+ * copy is left behind on failure.
+ */
+static int own_copy_create(struct agent *a, int idx, size_t cap, const char *js, size_t len,
+			   int *sfd_out, int *mfd_out)
 {
 	int mfd, sfd, rc;
 
@@ -190,148 +228,109 @@ static int own_session_create(struct agent *a, size_t cap)
 		close(mfd);
 		return rc;
 	}
-	sfd = a->be.create_session(&a->be, a->dev, HL_AGENT_SESSION);
+	if (js && (rc = write_slot(mfd, cap, a->st.seq, js, len)) < 0) {
+		close(mfd);
+		return rc;
+	}
+	sfd = a->be.create_session(&a->be, a->dev, own_name[idx]);
 	if (sfd < 0) {
-		LOGE(a, "cannot create own session \"%s\": %s", HL_AGENT_SESSION, strerror(-sfd));
+		LOGE("cannot create own session \"%s\": %s", own_name[idx], strerror(-sfd));
 		close(mfd);
 		return sfd;
 	}
 	rc = a->be.preserve_fd(&a->be, sfd, mfd, HL_STATE_TOKEN);
 	if (rc < 0) {
-		LOGE(a, "cannot preserve the state memfd: %s", strerror(-rc));
+		LOGE("cannot preserve the state memfd in \"%s\": %s", own_name[idx], strerror(-rc));
 		close(sfd);
 		close(mfd);
 		return rc;
 	}
-	a->state_sess = sfd;
-	a->state_mfd = mfd;
-	a->state_cap = cap;
-	fdstore_put(a, "hs", sfd);
-	fdstore_put(a, "st", mfd);
+	rc = fdstore_put(&a->fds, own_stag[idx], sfd);
+	if (rc >= 0)
+		rc = fdstore_put(&a->fds, own_mtag[idx], mfd);
+	if (rc < 0) {
+		LOGE("cannot put the state copy \"%s\" in the fd store: %s", own_name[idx], strerror(-rc));
+		fdstore_drop(&a->fds, own_stag[idx]);
+		fdstore_drop(&a->fds, own_mtag[idx]);
+		close(sfd); /* unpreserves the new copy */
+		close(mfd);
+		return rc;
+	}
+	*sfd_out = sfd;
+	*mfd_out = mfd;
 	return 0;
 }
 
-static void own_session_drop(struct agent *a)
+/* Retire the copy in use (after a newer one exists): fd store first, then our fds. */
+static void own_copy_retire(struct agent *a)
 {
-	fdstore_drop(a, "hs");
-	fdstore_drop(a, "st");
-	if (a->state_sess >= 0)
-		close(a->state_sess); /* unpreserves the old memfd */
-	if (a->state_mfd >= 0)
-		close(a->state_mfd);
-	a->state_sess = a->state_mfd = -1;
+	fdstore_drop(&a->fds, own_stag[a->st.copy]);
+	fdstore_drop(&a->fds, own_mtag[a->st.copy]);
+	if (a->st.sess >= 0)
+		close(a->st.sess); /* unpreserves the old memfd */
+	if (a->st.mfd >= 0)
+		close(a->st.mfd);
+	a->st.sess = a->st.mfd = -1;
 }
 
 int state_write(struct agent *a, const char *reason)
 {
 	struct json_object *o;
-	size_t len, cap;
-	char *js, *mem;
-	int rc, slot;
+	char point[64];
+	size_t len;
+	char *js;
+	int rc;
 
-	if (a->state_mfd < 0)
+	if (a->st.mfd < 0) {
+		LOGE("state write (%s): no state memfd", reason);
 		return -EBADF;
-	a->state_seq++;
+	}
+	snprintf(point, sizeof(point), "state:%s", reason);
+	rc = fault(a, point);
+	if (rc < 0) {
+		LOGE("state write (%s) failed: %s (injected)", reason, strerror(-rc));
+		return rc;
+	}
+	a->st.seq++;
 	o = state_to_json(a, reason, !strcmp(reason, "kexec"));
 	js = hl_json_dump(o, &len);
 	json_object_put(o);
-	if (!js)
+	if (!js) {
+		LOGE("state write (%s): out of memory", reason);
 		return -ENOMEM;
-	if (len + SLOT_HDR > a->state_cap / 2) {
-		/* Grow: a preserved memfd cannot change size, so replace it. */
-		cap = a->state_cap;
+	}
+	if (len + SLOT_HDR > a->st.cap / 2) {
+		size_t cap = a->st.cap;
+		int idx = 1 - a->st.copy, sfd, mfd;
+
 		while (len + SLOT_HDR > cap / 2 && cap < STATE_MAX_CAP)
 			cap *= 2;
 		if (len + SLOT_HDR > cap / 2) {
+			LOGE("state write (%s): %zu bytes exceed the %d MiB limit", reason, len,
+			     STATE_MAX_CAP >> 20);
 			free(js);
 			return -EFBIG;
 		}
-		LOGI(a, "state grows to %zu bytes; replacing the state memfd", cap);
-		own_session_drop(a);
-		rc = own_session_create(a, cap);
+		rc = own_copy_create(a, idx, cap, js, len, &sfd, &mfd);
+		free(js);
 		if (rc < 0) {
-			free(js);
+			LOGE("state write (%s): cannot grow the state to %zu bytes: %s", reason, cap, strerror(-rc));
 			return rc;
 		}
+		/* the new copy is complete and held by the fd store: retire the old one */
+		own_copy_retire(a);
+		LOGI("state grew to %zu bytes: now in session \"%s\"", cap, own_name[idx]);
+		a->st.sess = sfd;
+		a->st.mfd = mfd;
+		a->st.cap = cap;
+		a->st.copy = idx;
+		return 0;
 	}
-	mem = mmap(NULL, a->state_cap, PROT_READ | PROT_WRITE, MAP_SHARED, a->state_mfd, 0);
-	if (mem == MAP_FAILED) {
-		free(js);
-		return -errno;
-	}
-	{
-		uint64_t seq;
-		size_t l;
-		int cur = best_slot(mem, a->state_cap, &seq, &l);
-
-		slot = cur < 0 ? 0 : 1 - cur;
-	}
-	rc = state_encode_slot(mem, a->state_cap, a->state_seq, js, len, slot);
-	munmap(mem, a->state_cap);
+	rc = write_slot(a->st.mfd, a->st.cap, a->st.seq, js, len);
 	free(js);
 	if (rc < 0)
-		LOGE(a, "state write failed: %s", strerror(-rc));
+		LOGE("state write (%s) failed: %s", reason, strerror(-rc));
 	return rc;
-}
-
-static struct tagged_fd *take_tag(struct agent *a, const char *tag)
-{
-	for (int i = 0; i < a->nrestored; i++)
-		if (a->restored[i].fd >= 0 && !strcmp(a->restored[i].tag, tag))
-			return &a->restored[i];
-	return NULL;
-}
-
-static void report(struct agent *a, const char *kname, const char *problem)
-{
-	struct json_object *e = json_object_new_object();
-
-	if (!a->report)
-		a->report = json_object_new_array();
-	json_object_object_add(e, "kname", json_object_new_string(kname));
-	json_object_object_add(e, "problem", json_object_new_string(problem));
-	json_object_array_add(a->report, e);
-	LOGE(a, "session %s: %s", kname, problem);
-}
-
-/* Parse one state entry into a new session (fd = -1). NULL if invalid. */
-static struct session *session_from_json(struct json_object *e)
-{
-	struct json_object *fds;
-	const char *name = hl_jstr(e, "name"), *dir = hl_jstr(e, "dir");
-	int64_t uid = hl_jint(e, "uid", -1);
-	struct session *s;
-
-	if (!name || !hl_name_valid(name) || uid < 0 || uid > UINT32_MAX || !dir)
-		return NULL;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
-	s->fd = -1;
-	s->uid = (uint32_t)uid;
-	snprintf(s->name, sizeof(s->name), "%s", name);
-	if (session_kname(s->kname, s->uid, name) < 0) {
-		free(s);
-		return NULL;
-	}
-	s->incoming = !strcmp(dir, "in");
-	s->created = hl_jint(e, "created", 0);
-	if (json_object_object_get_ex(e, "fds", &fds) && json_object_is_type(fds, json_type_array)) {
-		size_t n = json_object_array_length(fds);
-
-		s->fds = calloc(n ? n : 1, sizeof(*s->fds));
-		for (size_t i = 0; s->fds && i < n; i++) {
-			struct json_object *f = json_object_array_get_idx(fds, i);
-			const char *lbl = hl_jstr(f, "label");
-
-			s->fds[s->nfds].token = (uint64_t)hl_jint(f, "token", 0);
-			snprintf(s->fds[s->nfds].label, sizeof(s->fds[0].label), "%s", lbl ? lbl : "");
-			s->fds[s->nfds].hugetlb = hl_jbool(f, "hugetlb", false);
-			s->fds[s->nfds].retrieved = hl_jbool(f, "retrieved", false);
-			s->nfds++;
-		}
-	}
-	return s;
 }
 
 int state_restore_sessions(struct agent *a, struct json_object *st, bool after_kexec)
@@ -342,26 +341,26 @@ int state_restore_sessions(struct agent *a, struct json_object *st, bool after_k
 	if (!json_object_object_get_ex(st, "sessions", &arr) || !json_object_is_type(arr, json_type_array))
 		return 0;
 	if (hl_jint(st, "next_update_id", 0) > 0)
-		a->next_update_id = (uint64_t)hl_jint(st, "next_update_id", 1);
+		a->upd.next_id = (uint64_t)hl_jint(st, "next_update_id", 1);
 	{
 		struct json_object *lu;
 
 		/* the result of the update that booted us (or of the last one before a restart) */
-		if (!a->last_update && json_object_object_get_ex(st, "last_update", &lu) &&
+		if (!a->upd.last && json_object_object_get_ex(st, "last_update", &lu) &&
 		    json_object_is_type(lu, json_type_object))
-			a->last_update = json_object_get(lu);
+			a->upd.last = json_object_get(lu);
 	}
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct session *s = session_from_json(json_object_array_get_idx(arr, i));
-		char tag[160];
+		char tag[HL_TAG_MAX];
 
 		if (!s) {
-			LOGE(a, "ignoring an invalid session entry in the saved state");
+			LOGE("ignoring an invalid session entry in the saved state");
 			continue;
 		}
 		if (after_kexec) {
 			if (s->incoming) {
-				report(a, s->kname, "was unfinished before the update; lost");
+				report_kname(&a->report, s->kname, "was unfinished before the update; lost");
 				session_free(s);
 				continue;
 			}
@@ -370,7 +369,7 @@ int state_restore_sessions(struct agent *a, struct json_object *st, bool after_k
 				char msg[128];
 
 				snprintf(msg, sizeof(msg), "retrieve after update failed: %s", strerror(-s->fd));
-				report(a, s->kname, msg);
+				report_kname(&a->report, s->kname, msg);
 				s->fd = -1;
 				session_free(s);
 				continue;
@@ -379,20 +378,15 @@ int state_restore_sessions(struct agent *a, struct json_object *st, bool after_k
 			for (size_t k = 0; k < s->nfds; k++)
 				s->fds[k].retrieved = false;
 		} else {
-			struct tagged_fd *t;
-
 			session_tag(tag, sizeof(tag), s);
-			t = take_tag(a, tag);
-			if (!t) {
-				report(a, s->kname, "no fd in the fd store after restart; lost");
+			s->fd = fdstore_take(&a->fds, tag);
+			if (s->fd < 0) {
+				report_kname(&a->report, s->kname, "no fd in the fd store after restart; lost");
 				session_free(s);
 				continue;
 			}
-			s->fd = t->fd;
-			t->fd = -1;
 		}
-		s->next = a->sessions;
-		a->sessions = s;
+		session_add(&a->sessions, s);
 		n++;
 	}
 	return n;
@@ -401,35 +395,137 @@ int state_restore_sessions(struct agent *a, struct json_object *st, bool after_k
 /* Sessions held by the fd store that the state did not know (crash window). */
 static void adopt_orphans(struct agent *a)
 {
-	for (int i = 0; i < a->nrestored; i++) {
-		struct tagged_fd *t = &a->restored[i];
+	char tag[HL_FDTAG_MAX];
+	int fd;
+
+	while ((fd = fdstore_take_prefix(&a->fds, "s", tag, sizeof(tag))) >= 0) {
 		char kn[HL_KNAME_MAX], name[HL_KNAME_MAX];
 		unsigned uid;
-		struct session *s;
+		struct session *s = NULL;
 
-		if (t->fd < 0 || (strncmp(t->tag, "so-", 3) && strncmp(t->tag, "si-", 3)))
-			continue;
-		if (a->be.get_name(&a->be, t->fd, kn) < 0 || sscanf(kn, "hl:%u:%48s", &uid, name) != 2 ||
-		    !hl_name_valid(name)) {
-			LOGE(a, "fd store entry %s is not a client session; closing it", t->tag);
-			close(t->fd);
-			t->fd = -1;
+		if ((!strncmp(tag, "so-", 3) || !strncmp(tag, "si-", 3)) &&
+		    a->be.get_name(&a->be, fd, kn) >= 0 && sscanf(kn, "hl:%u:%48s", &uid, name) == 2 &&
+		    hl_name_valid(name))
+			s = session_new(uid, name, tag[1] == 'i');
+		if (!s) {
+			LOGE("fd store entry %s is not a client session; closing it", tag);
+			fdstore_drop(&a->fds, tag);
+			close(fd);
 			continue;
 		}
-		s = calloc(1, sizeof(*s));
-		if (!s)
-			continue;
-		s->uid = uid;
-		snprintf(s->name, sizeof(s->name), "%.48s", name);
-		snprintf(s->kname, sizeof(s->kname), "%s", kn);
-		s->incoming = t->tag[1] == 'i';
-		s->fd = t->fd;
+		s->fd = fd;
 		s->created = hl_wall_s();
-		t->fd = -1;
-		s->next = a->sessions;
-		a->sessions = s;
-		report(a, kn, "adopted from the fd store without bookkeeping (tokens unknown)");
+		session_add(&a->sessions, s);
+		report_kname(&a->report, kn, "adopted from the fd store without bookkeeping (tokens unknown)");
 	}
+}
+
+/* One copy of the state found at start. */
+struct found_copy {
+	int sess, mfd;
+	struct json_object *st;
+	int64_t seq;
+};
+
+/* Index of the valid copy with the highest sequence number, or -1. */
+static int newest_copy(const struct found_copy c[2])
+{
+	int best = -1;
+
+	for (int i = 0; i < 2; i++)
+		if (c[i].st && (best < 0 || c[i].seq > c[best].seq))
+			best = i;
+	return best;
+}
+
+static void read_copy(struct found_copy *c, const char *what)
+{
+	int rc = state_read_fd(c->mfd, &c->st);
+
+	if (rc < 0)
+		LOGE("saved state in %s unreadable: %s", what, strerror(-rc));
+	else
+		c->seq = hl_jint(c->st, "seq", 0);
+}
+
+/* Restart: both copies may be in the fd store (a crash while the state grew). */
+static struct json_object *restore_after_restart(struct agent *a)
+{
+	struct found_copy c[2] = { { -1, -1, NULL, 0 }, { -1, -1, NULL, 0 } };
+	struct json_object *st = NULL;
+	int best;
+
+	for (int i = 0; i < 2; i++) {
+		c[i].sess = fdstore_take(&a->fds, own_stag[i]);
+		c[i].mfd = fdstore_take(&a->fds, own_mtag[i]);
+		if (c[i].sess >= 0 && c[i].mfd >= 0)
+			read_copy(&c[i], own_name[i]);
+	}
+	best = newest_copy(c);
+	for (int i = 0; i < 2; i++) {
+		if (i == best) {
+			a->st.sess = c[i].sess;
+			a->st.mfd = c[i].mfd;
+			a->st.cap = (size_t)lseek(c[i].mfd, 0, SEEK_END);
+			a->st.copy = i;
+			st = c[i].st;
+			continue;
+		}
+		if (c[i].sess >= 0 || c[i].mfd >= 0) {
+			LOGI("retiring the %s copy of the state \"%s\"", c[i].st ? "older" : "incomplete",
+			     own_name[i]);
+			fdstore_drop(&a->fds, own_stag[i]);
+			fdstore_drop(&a->fds, own_mtag[i]);
+		}
+		if (c[i].sess >= 0)
+			close(c[i].sess);
+		if (c[i].mfd >= 0)
+			close(c[i].mfd);
+		json_object_put(c[i].st);
+	}
+	return st;
+}
+
+/* Live update boot: retrieve both copies, use the newest, finish both. */
+static struct json_object *restore_after_kexec(struct agent *a)
+{
+	struct found_copy c[2] = { { -1, -1, NULL, 0 }, { -1, -1, NULL, 0 } };
+	struct json_object *st = NULL;
+	int best, rc;
+
+	for (int i = 0; i < 2; i++) {
+		c[i].sess = a->be.retrieve_session(&a->be, a->dev, own_name[i]);
+		if (c[i].sess < 0) {
+			if (c[i].sess != -ENOENT)
+				LOGE("retrieving own session \"%s\": %s", own_name[i], strerror(-c[i].sess));
+			c[i].sess = -1;
+			continue;
+		}
+		a->boot = BOOT_UPDATED;
+		c[i].mfd = a->be.retrieve_fd(&a->be, c[i].sess, HL_STATE_TOKEN);
+		if (c[i].mfd < 0) {
+			LOGE("own session \"%s\" retrieved but its state memfd is missing: %s", own_name[i],
+			     strerror(-c[i].mfd));
+			c[i].mfd = -1;
+			continue;
+		}
+		read_copy(&c[i], own_name[i]);
+	}
+	best = newest_copy(c);
+	if (best >= 0)
+		st = json_object_get(c[best].st);
+	for (int i = 0; i < 2; i++) {
+		json_object_put(c[i].st);
+		if (c[i].mfd >= 0)
+			close(c[i].mfd);
+		if (c[i].sess < 0)
+			continue;
+		rc = a->be.finish(&a->be, c[i].sess);
+		if (rc < 0)
+			LOGE("finish of own session \"%s\" failed: %s", own_name[i], strerror(-rc));
+		close(c[i].sess);
+	}
+	return st;
 }
 
 int state_init(struct agent *a)
@@ -438,80 +534,53 @@ int state_init(struct agent *a)
 	int rc;
 
 	if (a->boot == BOOT_RESTARTED) {
-		struct tagged_fd *hs = take_tag(a, "hs"), *sm = take_tag(a, "st");
-
-		if (hs && sm) {
-			a->state_sess = hs->fd;
-			a->state_mfd = sm->fd;
-			hs->fd = sm->fd = -1;
-			a->state_cap = (size_t)lseek(a->state_mfd, 0, SEEK_END);
-			rc = state_read_fd(a->state_mfd, &st);
-			if (rc < 0)
-				LOGE(a, "saved state unreadable after restart: %s", strerror(-rc));
-		}
+		st = restore_after_restart(a);
 		if (st) {
-			const char *b = hl_jstr(st, "boot");
 			int64_t cd = hl_jint(st, "claim_deadline", 0);
 
-			a->state_seq = (uint64_t)hl_jint(st, "seq", 0);
+			struct json_object *u;
+
+			a->st.seq = (uint64_t)hl_jint(st, "seq", 0);
 			state_restore_sessions(a, st, false);
-			if (b && !strcmp(b, "updated") && cd > 0)
+			if (json_object_object_get_ex(st, "update", &u) && json_object_is_type(u, json_type_object))
+				a->upd.interrupted = json_object_get(u); /* see update_recover() */
+			if (cd > 0)
 				a->claim_deadline_ms = hl_now_ms() + (cd - hl_wall_s()) * 1000;
 		}
 		adopt_orphans(a);
 	} else {
-		int sfd = a->be.retrieve_session(&a->be, a->dev, HL_AGENT_SESSION);
-
-		if (sfd >= 0) {
-			int mfd = a->be.retrieve_fd(&a->be, sfd, HL_STATE_TOKEN);
-
-			a->boot = BOOT_UPDATED;
-			if (mfd < 0) {
-				LOGE(a, "own session retrieved but its state memfd is missing: %s", strerror(-mfd));
-			} else {
-				rc = state_read_fd(mfd, &st);
-				if (rc < 0)
-					LOGE(a, "saved state unreadable: %s", strerror(-rc));
-				close(mfd);
-			}
+		st = restore_after_kexec(a);
+		if (a->boot == BOOT_UPDATED) {
 			if (st) {
 				int n = state_restore_sessions(a, st, true);
 
-				LOGI(a, "live update boot: restored %d client session(s) from saved state", n);
+				a->st.seq = (uint64_t)hl_jint(st, "seq", 0);
+				LOGI("live update boot: restored %d client session(s) from saved state", n);
 			}
-			rc = a->be.finish(&a->be, sfd);
-			if (rc < 0)
-				LOGE(a, "finish of own session failed: %s", strerror(-rc));
-			close(sfd);
 			a->claim_deadline_ms = hl_now_ms() + (int64_t)a->claim_timeout_s * 1000;
-			for (struct session *s = a->sessions; s; s = s->next) {
-				char tag[160];
+			for (struct session *s = a->sessions.head; s; s = s->next) {
+				char tag[HL_TAG_MAX];
 
 				session_tag(tag, sizeof(tag), s);
-				fdstore_put(a, tag, s->fd);
+				fdstore_put(&a->fds, tag, s->fd);
 			}
-		} else if (sfd != -ENOENT) {
-			LOGE(a, "retrieving own session: %s (not a live update boot?)", strerror(-sfd));
 		}
 	}
 	json_object_put(st);
-	for (int i = 0; i < a->nrestored; i++)
-		if (a->restored[i].fd >= 0) {
-			LOGE(a, "unused fd store entry %s; closing", a->restored[i].tag);
-			close(a->restored[i].fd);
-		}
-	free(a->restored);
-	a->restored = NULL;
-	a->nrestored = 0;
-	if (a->state_sess < 0 || a->state_mfd < 0) {
-		if (a->state_sess >= 0)
-			close(a->state_sess);
-		if (a->state_mfd >= 0)
-			close(a->state_mfd);
-		a->state_sess = a->state_mfd = -1;
-		rc = own_session_create(a, STATE_MIN_CAP);
+	fdstore_close_unused(&a->fds);
+	if (a->st.sess < 0 || a->st.mfd < 0) {
+		fdstore_drop(&a->fds, own_stag[0]);
+		fdstore_drop(&a->fds, own_mtag[0]);
+		if (a->st.sess >= 0)
+			close(a->st.sess);
+		if (a->st.mfd >= 0)
+			close(a->st.mfd);
+		a->st.sess = a->st.mfd = -1;
+		a->st.copy = 0;
+		rc = own_copy_create(a, 0, STATE_MIN_CAP, NULL, 0, &a->st.sess, &a->st.mfd);
 		if (rc < 0)
 			return rc;
+		a->st.cap = STATE_MIN_CAP;
 	}
 	rc = state_write(a, "start");
 	return rc < 0 ? rc : 0;

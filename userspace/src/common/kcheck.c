@@ -12,19 +12,23 @@
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U
 #endif
 
-static int scan_config(FILE *f, const char *sym)
+int hl_kconfig_file(const char *path, const char *sym)
 {
 	char line[512], want[160], unset[180];
-	int res = 'n';
+	int res = 'n', err = Z_OK;
+	gzFile f = gzopen(path, "rb");
 
+	if (!f)
+		return -1;
 	snprintf(want, sizeof(want), "CONFIG_%s=", sym);
 	snprintf(unset, sizeof(unset), "# CONFIG_%s is not set", sym);
-	while (fgets(line, sizeof(line), f)) {
+	while (gzgets(f, line, sizeof(line))) {
 		if (!strncmp(line, want, strlen(want))) {
 			char v = line[strlen(want)];
 
@@ -36,36 +40,25 @@ static int scan_config(FILE *f, const char *sym)
 			break;
 		}
 	}
-	return res;
+	if (res == 'n')
+		gzerror(f, &err); /* a read error is not "not set" */
+	gzclose(f);
+	return err == Z_OK || err == Z_STREAM_END ? res : -1;
 }
 
 int hl_kconfig(const char *sym)
 {
 	struct utsname u;
 	char path[300];
-	FILE *f;
-	int res;
+	int res = hl_kconfig_file("/proc/config.gz", sym);
 
-	if (access("/proc/config.gz", R_OK) == 0) {
-		f = popen("gzip -dc /proc/config.gz 2>/dev/null || zcat /proc/config.gz 2>/dev/null", "r");
-		if (f) {
-			char drain[4096];
-
-			res = scan_config(f, sym);
-			while (fread(drain, 1, sizeof(drain), f) > 0)
-				; /* let gzip finish so that its exit status means something */
-			if (pclose(f) == 0)
-				return res;
-		}
-	}
+	if (res >= 0)
+		return res;
 	if (uname(&u) == 0) {
 		snprintf(path, sizeof(path), "/boot/config-%s", u.release);
-		f = fopen(path, "re");
-		if (f) {
-			res = scan_config(f, sym);
-			fclose(f);
+		res = hl_kconfig_file(path, sym);
+		if (res >= 0)
 			return res;
-		}
 	}
 	return 0;
 }
@@ -107,6 +100,16 @@ bool hl_param_on(const char *cmdline, const char *key)
 	return on;
 }
 
+int hl_probe_verdict(int rc, int err)
+{
+	if (rc == 0)
+		return 1;
+	/* no handler takes the file, or it refuses hugetlb: a clear no */
+	if (err == ENOENT || err == EOPNOTSUPP)
+		return 0;
+	return -1; /* EBUSY, ENOMEM, EPERM, ...: says nothing about support */
+}
+
 static int probe_dev(int dev_fd)
 {
 	struct liveupdate_ioctl_create_session cs = { .size = sizeof(cs) };
@@ -115,7 +118,7 @@ static int probe_dev(int dev_fd)
 
 	mfd = memfd_create("hugelive-probe", MFD_HUGETLB | MFD_CLOEXEC);
 	if (mfd < 0)
-		return 0; /* no hugetlb at all */
+		return errno == EINVAL || errno == ENOENT || errno == ENOSYS ? 0 : -1; /* no hugetlbfs / unknown */
 	snprintf((char *)cs.name, sizeof(cs.name), "hugelived-probe-%d", (int)getpid());
 	if (ioctl(dev_fd, LIVEUPDATE_IOCTL_CREATE_SESSION, &cs) < 0) {
 		close(mfd);
@@ -123,8 +126,7 @@ static int probe_dev(int dev_fd)
 	}
 	pf.fd = mfd;
 	pf.token = 0;
-	rc = ioctl(cs.fd, LIVEUPDATE_SESSION_PRESERVE_FD, &pf);
-	rc = rc == 0 ? 1 : (errno == ENOENT || errno == EOPNOTSUPP) ? 0 : 1;
+	rc = hl_probe_verdict(ioctl(cs.fd, LIVEUPDATE_SESSION_PRESERVE_FD, &pf), errno);
 	close(cs.fd); /* closing the outgoing session unpreserves the probe */
 	close(mfd);
 	return rc;
@@ -135,18 +137,19 @@ int hl_hugetlb_support(int dev_fd, const char **how)
 	const char *env = getenv("HUGELIVE_HUGETLB_SUPPORT");
 	int c;
 
-	if (env && *env) {
+	if (env && (!strcmp(env, "0") || !strcmp(env, "1"))) {
 		*how = "HUGELIVE_HUGETLB_SUPPORT";
-		return atoi(env) ? 1 : 0;
+		return *env == '1';
 	}
 	if (dev_fd >= 0) {
 		int r = probe_dev(dev_fd);
 
 		if (r >= 0) {
 			*how = r ? "probe: an MFD_HUGETLB memfd was accepted"
-				 : "probe: no LUO handler accepts MFD_HUGETLB memfds (ENOENT)";
+				 : "probe: no LUO handler accepts MFD_HUGETLB memfds (ENOENT/EOPNOTSUPP)";
 			return r;
 		}
+		/* an unclear probe falls through to the kernel config */
 	}
 	c = hl_kconfig("LIVEUPDATE_HUGETLB");
 	if (c) {

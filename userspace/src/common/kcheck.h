@@ -12,6 +12,13 @@
 int hl_kconfig(const char *sym);
 
 /*
+ * Look up CONFIG_<sym> in one config file, plain or gzip-compressed (zlib
+ * reads both). Returns 'y', 'm', 'n' (unset or absent), or -1 when the file
+ * cannot be opened or is a damaged gzip stream.
+ */
+int hl_kconfig_file(const char *path, const char *sym);
+
+/*
  * Effective value of a boot parameter (last occurrence wins, as in the
  * kernel's parser). Returns a malloc'd string or NULL if absent.
  */
@@ -26,8 +33,16 @@ bool hl_param_on(const char *cmdline, const char *key);
  * Order: $HUGELIVE_HUGETLB_SUPPORT (0/1, for tests), a probe on dev_fd
  * (an open /dev/liveupdate, or -1): preserving an empty MFD_HUGETLB memfd
  * in a throw-away session fails with ENOENT when no handler accepts
- * hugetlb files; then CONFIG_LIVEUPDATE_HUGETLB from the kernel config.
+ * hugetlb files (only a clear answer counts, see hl_probe_verdict); then
+ * CONFIG_LIVEUPDATE_HUGETLB from the kernel config.
  */
 int hl_hugetlb_support(int dev_fd, const char **how);
+
+/*
+ * Verdict of the probe's PRESERVE_FD (rc, errno): 1 accepted, 0 a clear
+ * "no handler" (ENOENT, EOPNOTSUPP), -1 anything else (unknown: another
+ * errno says nothing about support).
+ */
+int hl_probe_verdict(int rc, int err);
 
 #endif

@@ -32,6 +32,11 @@ const char *hl_op_name(enum hl_op op)
 	return op_names[op];
 }
 
+bool hl_op_takes_fd(enum hl_op op)
+{
+	return op == HL_OP_PRESERVE;
+}
+
 enum hl_op hl_op_from_name(const char *name)
 {
 	for (int i = 1; i < HL_OP__COUNT; i++)
@@ -281,14 +286,16 @@ int hl_req_parse(const char *buf, size_t len, struct hl_req *r, char *err, size_
 			goto fail;
 		break;
 	case HL_OP_RETRIEVE:
-		if ((rc = get_session(r, true, err, errlen)) || (rc = get_uid(r, err, errlen)))
+		if ((rc = get_session(r, true, err, errlen)) || (rc = get_uid(r, err, errlen)) ||
+		    (rc = get_bool(r->root, "handoff", &r->handoff, err, errlen)))
 			goto fail;
 		rc = get_uint(r->root, "token", true, 0, HL_TOKEN_MAX, &r->has_token, &r->token, err, errlen);
 		if (rc)
 			goto fail;
 		break;
 	case HL_OP_LIST:
-		if ((rc = get_uid(r, err, errlen)) || (rc = get_bool(r->root, "all", &r->all, err, errlen)))
+		if ((rc = get_uid(r, err, errlen)) || (rc = get_bool(r->root, "all", &r->all, err, errlen)) ||
+		    (rc = get_uint(r->root, "after", false, 0, HL_TOKEN_MAX, &r->has_after, &r->after, err, errlen)))
 			goto fail;
 		break;
 	case HL_OP_FINISH:
@@ -320,7 +327,8 @@ int hl_req_parse(const char *buf, size_t len, struct hl_req *r, char *err, size_
 		if ((rc = get_str(r->root, "kernel", true, HL_MAX_PATH, &r->kernel, err, errlen)) ||
 		    (rc = get_str(r->root, "initrd", false, HL_MAX_PATH, &r->initrd, err, errlen)) ||
 		    (rc = get_str(r->root, "cmdline", true, HL_MAX_CMDLINE, &r->cmdline, err, errlen)) ||
-		    (rc = get_bool(r->root, "dry_run", &r->dry_run, err, errlen)))
+		    (rc = get_bool(r->root, "dry_run", &r->dry_run, err, errlen)) ||
+		    (rc = get_bool(r->root, "force", &r->force, err, errlen)))
 			goto fail;
 		if (r->kernel[0] != '/' || (r->initrd && r->initrd[0] != '/')) {
 			seterr(err, errlen, "kernel and initrd must be absolute paths");

@@ -28,9 +28,14 @@ struct json_object;
 #define HL_MAX_SESSIONS_TOTAL 1024
 #define HL_MAX_TOKENS_PER_SESSION 128
 #define HL_MAX_CLIENTS 256
+#define HL_ROOT_RESERVED_CLIENTS 16	/* of HL_MAX_CLIENTS, only for uid 0 */
+#define HL_MAX_CLIENTS_PER_UID 32	/* non-root uids */
+#define HL_IDLE_TIMEOUT_S 60		/* non-root, unsubscribed, no request */
 #define HL_MAX_JSON_DEPTH 8
 #define HL_MAX_OUTQ_BYTES (1024 * 1024)	/* per client; beyond: dropped */
 #define HL_TOKEN_MAX INT64_MAX
+#define HL_REPLY_BUDGET 60000	/* list pages and capped arrays stay below HL_MAX_MSG */
+#define HL_MAX_REPORT 64	/* status.report entries kept (oldest dropped first) */
 
 #define HL_DEFAULT_SOCKET "/run/hugelive/agent.sock"
 #define HL_DEFAULT_DEVICE "/dev/liveupdate"
@@ -54,6 +59,8 @@ enum hl_op {
 
 const char *hl_op_name(enum hl_op op);
 enum hl_op hl_op_from_name(const char *name);
+/* The requests that take a passed fd (only preserve); others are refused. */
+bool hl_op_takes_fd(enum hl_op op);
 
 /* A parsed, validated request. String pointers point into root. */
 struct hl_req {
@@ -72,6 +79,9 @@ struct hl_req {
 	uint64_t token;
 	const char *label;
 	bool all;		/* list/finish: all sessions visible to caller */
+	bool handoff;		/* retrieve: hand over the session fd, the client retrieves */
+	bool has_after;		/* list: page after this cursor ("next" of the previous page) */
+	uint64_t after;
 	/* barrier */
 	uint64_t update_id;
 	const char *reason;
@@ -81,6 +91,7 @@ struct hl_req {
 	const char *cmdline;
 	int64_t timeout_ms;
 	bool dry_run;
+	bool force;		/* root: refusals, timeouts, missing subscribers do not cancel */
 };
 
 /*

@@ -4,10 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,13 +98,13 @@ ssize_t hl_send_packet(int sock, const void *buf, size_t len, int fd, bool nonbl
 	return n < 0 ? -errno : n;
 }
 
-ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_out,
-		       bool *truncated, bool nonblock)
+ssize_t hl_recv_packet_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds_out,
+			   bool *truncated, bool nonblock)
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = cap };
-	/* Room for several fds so that we can see (and close) extra ones. */
+	/* Room for every fd the kernel can attach (SCM_MAX_FD). */
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 16)];
+		char buf[CMSG_SPACE(sizeof(int) * HL_SCM_MAX_FD)];
 		struct cmsghdr align;
 	} u;
 	struct msghdr msg = {
@@ -111,9 +114,7 @@ ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_o
 	ssize_t n;
 	int nfds = 0;
 
-	*fd_out = -1;
-	if (nfds_out)
-		*nfds_out = 0;
+	*nfds_out = 0;
 	*truncated = false;
 	do {
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | (nonblock ? MSG_DONTWAIT : 0));
@@ -128,18 +129,74 @@ ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_o
 			int f;
 
 			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*fd_out < 0)
-				*fd_out = f;
+			if (nfds < maxfds)
+				fds[nfds++] = f;
 			else
 				close(f);
-			nfds++;
 		}
 	}
-	if (nfds_out)
-		*nfds_out = nfds;
+	*nfds_out = nfds;
 	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
 		*truncated = true;
 	return n;
+}
+
+ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_out,
+		       bool *truncated, bool nonblock)
+{
+	int fds[HL_SCM_MAX_FD], nfds;
+	ssize_t n = hl_recv_packet_fds(sock, buf, cap, fds, HL_SCM_MAX_FD, &nfds, truncated, nonblock);
+
+	*fd_out = nfds > 0 ? fds[0] : -1;
+	for (int i = 1; i < nfds; i++)
+		close(fds[i]);
+	if (nfds_out)
+		*nfds_out = nfds;
+	return n;
+}
+
+int hl_listen_unix(const char *path, unsigned mode, int backlog, bool nonblock)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s, rc;
+	mode_t old;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	if (s < 0)
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	old = umask(~mode & 0777);
+	rc = bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, backlog) < 0 ? -errno : 0;
+	umask(old);
+	if (rc == 0 && chmod(path, mode & 07777) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		close(s);
+		return rc;
+	}
+	return s;
+}
+
+int hl_parse_num(const char *s, long long min, long long max, long long *out)
+{
+	long long v = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		if (v > (LLONG_MAX - (*p - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (*p - '0');
+	}
+	if (v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
 }
 
 int hl_set_nonblock(int fd, bool on)

@@ -36,6 +36,28 @@ ssize_t hl_send_packet(int sock, const void *buf, size_t len, int fd, bool nonbl
 ssize_t hl_recv_packet(int sock, void *buf, size_t cap, int *fd_out, int *nfds_out,
 		       bool *truncated, bool nonblock);
 
+/*
+ * Listening AF_UNIX SOCK_SEQPACKET socket at path (an old socket file is
+ * replaced), created with permissions mode (no window with wider ones).
+ * Returns the fd (close-on-exec) or -errno.
+ */
+int hl_listen_unix(const char *path, unsigned mode, int backlog, bool nonblock);
+
+/*
+ * Receive one packet keeping every passed fd (up to maxfds; the control
+ * buffer has room for the kernel's maximum, so none is dropped in the
+ * kernel). The caller closes them.
+ */
+#define HL_SCM_MAX_FD 253
+ssize_t hl_recv_packet_fds(int sock, void *buf, size_t cap, int *fds, int maxfds, int *nfds_out,
+			   bool *truncated, bool nonblock);
+
+/*
+ * Strict decimal number: digits only (no sign, space, suffix or empty
+ * string), within [min, max]. Returns 0 or -EINVAL / -ERANGE.
+ */
+int hl_parse_num(const char *s, long long min, long long max, long long *out);
+
 int hl_set_nonblock(int fd, bool on);
 int hl_set_cloexec(int fd, bool on);
 

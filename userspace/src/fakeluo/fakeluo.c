@@ -372,7 +372,6 @@ static void conn_eof(int ci)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = NULL;
 	int ls;
 
@@ -391,11 +390,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	unlink(path);
-	if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(ls, 64) < 0) {
-		perror("fakeluo: bind");
+	ls = hl_listen_unix(path, 0666, 64, false);
+	if (ls < 0) {
+		fprintf(stderr, "fakeluo: cannot listen on %s: %s\n", path, strerror(-ls));
 		return 1;
 	}
 	for (int i = 0; i < MAXCONN; i++)

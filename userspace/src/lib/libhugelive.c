@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "hugelive.h"
 #include "../common/proto.h"
+#include "../common/sessfd.h"
 #include "../common/util.h"
 
 #include <errno.h>
@@ -20,12 +21,23 @@ struct qev {
 
 struct hl_client {
 	int fd;
+	char path[108];
+	bool subscribed;
+	int reconnect_ms;	/* 0: off */
 	int64_t next_id;
 	char err[512];
 	struct qev *qh, *qt;
 	void (*cb)(const char *, void *);
 	void *cb_arg;
 };
+
+static struct json_object *req_new_op(const char *op)
+{
+	struct json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "op", json_object_new_string(op));
+	return r;
+}
 
 int hl_connect(const char *path, hl_client **out)
 {
@@ -50,6 +62,7 @@ int hl_connect(const char *path, hl_client **out)
 		return rc;
 	}
 	strcpy(sa.sun_path, path);
+	snprintf(c->path, sizeof(c->path), "%s", path);
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		rc = -errno;
 		close(c->fd);
@@ -58,6 +71,58 @@ int hl_connect(const char *path, hl_client **out)
 	}
 	*out = c;
 	return 0;
+}
+
+int hl_set_reconnect(hl_client *c, int max_wait_ms)
+{
+	if (max_wait_ms < 0)
+		return -EINVAL;
+	c->reconnect_ms = max_wait_ms;
+	return 0;
+}
+
+static int call(hl_client *c, struct json_object *req, int fd_in, struct json_object **reply, int *fd_out);
+
+/*
+ * The connection is gone (the agent restarted): connect again within
+ * c->reconnect_ms and subscribe again if this handle had subscribed.
+ */
+static int reconnect(hl_client *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int64_t deadline = hl_now_ms() + c->reconnect_ms;
+	int delay = 50;
+
+	if (!c->reconnect_ms)
+		return -ECONNRESET;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->path);
+	for (;;) {
+		int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+		if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			struct json_object *rep = NULL;
+			int rc = 0;
+
+			close(c->fd);
+			c->fd = s;
+			if (c->subscribed) {
+				int keep = c->reconnect_ms;
+
+				c->reconnect_ms = 0; /* no nested reconnect */
+				rc = call(c, req_new_op("subscribe"), -1, &rep, NULL);
+				json_object_put(rep);
+				c->reconnect_ms = keep;
+			}
+			if (rc == 0)
+				return 0;
+		} else if (s >= 0) {
+			close(s);
+		}
+		if (hl_now_ms() + delay > deadline)
+			return -ECONNRESET;
+		usleep((useconds_t)delay * 1000);
+		delay = delay < 800 ? delay * 2 : 1000;
+	}
 }
 
 void hl_disconnect(hl_client *c)
@@ -177,9 +242,20 @@ static int call(hl_client *c, struct json_object *req, int fd_in, struct json_ob
 		return -EMSGSIZE;
 	}
 	n = hl_send_packet(c->fd, s, len, fd_in, false);
+	if ((n == -EPIPE || n == -ECONNRESET || n == -ENOTCONN) && c->reconnect_ms && reconnect(c) == 0)
+		n = hl_send_packet(c->fd, s, len, fd_in, false); /* it was not sent: safe to send again */
 	free(s);
 	if (n < 0) {
+		struct json_object *o = NULL, *e;
+
 		snprintf(c->err, sizeof(c->err), "send to agent failed: %s", strerror((int)-n));
+		/* refused at connect (e.g. too many connections): the reason may be queued */
+		if (recv_json(c, 0, &o, NULL) == 0 && !hl_jbool(o, "ok", true) &&
+		    json_object_object_get_ex(o, "error", &e) && hl_jint(e, "code", 0) > 0) {
+			n = -hl_jint(e, "code", 0);
+			snprintf(c->err, sizeof(c->err), "%s", hl_jstr(e, "message") ? hl_jstr(e, "message") : "");
+		}
+		json_object_put(o);
 		return (int)n;
 	}
 	for (;;) {
@@ -195,7 +271,9 @@ static int call(hl_client *c, struct json_object *req, int fd_in, struct json_ob
 			queue_event(c, o);
 			continue;
 		}
-		if (hl_jint(o, "id", -2) != id && hl_jint(o, "id", -2) != -2) {
+		/* id -1: an error about the connection itself (refused, idle, malformed) */
+		if (hl_jint(o, "id", -2) != id && hl_jint(o, "id", -2) != -2 &&
+		    !(hl_jint(o, "id", -2) == -1 && !hl_jbool(o, "ok", true))) {
 			if (fd >= 0)
 				close(fd);
 			json_object_put(o);
@@ -294,57 +372,124 @@ int hl_retrieve_fd(hl_client *c, const char *session, uint64_t token, int *fd_ou
 	return rc;
 }
 
-int hl_list_sessions(hl_client *c, struct hl_session_info **out, size_t *n)
+int hl_retrieve_fd_self(hl_client *c, const char *session, uint64_t token, int *fd_out)
 {
-	struct json_object *rep, *arr;
-	struct hl_session_info *v;
-	size_t cnt;
-	int rc = call(c, req_new("list", NULL), -1, &rep, NULL);
+	struct json_object *r = req_new("retrieve", session), *rep = NULL;
+	int rc, sfd = -1, fd;
+	const char *be;
 
-	*out = NULL;
-	*n = 0;
-	if (rc < 0) {
-		json_object_put(rep);
-		return rc;
+	if (token > (uint64_t)INT64_MAX) {
+		json_object_put(r);
+		return -EINVAL;
 	}
-	if (!json_object_object_get_ex(rep, "sessions", &arr) || !json_object_is_type(arr, json_type_array)) {
-		json_object_put(rep);
-		return -EPROTO;
+	json_object_object_add(r, "token", json_object_new_int64((int64_t)token));
+	json_object_object_add(r, "handoff", json_object_new_boolean(1));
+	rc = call(c, r, -1, &rep, &sfd);
+	be = rep ? hl_jstr(rep, "backend") : NULL;
+	if (rc == 0 && (sfd < 0 || !hl_jbool(rep, "handoff", false) || !be)) {
+		snprintf(c->err, sizeof(c->err), "agent replied without its session fd");
+		rc = -EPROTO;
 	}
-	cnt = json_object_array_length(arr);
-	v = calloc(cnt ? cnt : 1, sizeof(*v));
-	if (!v) {
-		json_object_put(rep);
-		return -ENOMEM;
+	if (rc == 0) {
+		fd = !strcmp(be, "fake") ? hl_fake_retrieve_fd(sfd, token) : hl_luo_retrieve_fd(sfd, token);
+		if (fd < 0) {
+			snprintf(c->err, sizeof(c->err), "RETRIEVE_FD of token %llu: %s", (unsigned long long)token,
+				 strerror(-fd));
+			rc = fd;
+		} else {
+			*fd_out = fd;
+		}
 	}
-	for (size_t i = 0; i < cnt; i++) {
+	if (sfd >= 0)
+		close(sfd);
+	json_object_put(rep);
+	return rc;
+}
+
+/* Append the sessions of one list page to *v (*cnt entries, *cap allocated). */
+static int add_page(struct json_object *arr, struct hl_session_info **v, size_t *cnt, size_t *cap)
+{
+	size_t k = json_object_array_length(arr);
+
+	if (*cnt + k > *cap) {
+		size_t nc = (*cnt + k) * 2;
+		struct hl_session_info *nv = realloc(*v, (nc ? nc : 1) * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		memset(nv + *cap, 0, (nc - *cap) * sizeof(*nv));
+		*v = nv;
+		*cap = nc;
+	}
+	for (size_t i = 0; i < k; i++) {
 		struct json_object *s = json_object_array_get_idx(arr, i), *fds;
+		struct hl_session_info *x = &(*v)[(*cnt)++];
 		const char *st = hl_jstr(s, "state");
 
-		snprintf(v[i].name, sizeof(v[i].name), "%s", hl_jstr(s, "name") ? hl_jstr(s, "name") : "");
-		v[i].uid = (uint32_t)hl_jint(s, "uid", 0);
-		v[i].incoming = st && !strcmp(st, "incoming");
-		v[i].created = hl_jint(s, "created", 0);
+		snprintf(x->name, sizeof(x->name), "%s", hl_jstr(s, "name") ? hl_jstr(s, "name") : "");
+		x->uid = (uint32_t)hl_jint(s, "uid", 0);
+		x->incoming = st && !strcmp(st, "incoming");
+		x->created = hl_jint(s, "created", 0);
 		if (json_object_object_get_ex(s, "fds", &fds) && json_object_is_type(fds, json_type_array)) {
-			size_t k = json_object_array_length(fds);
+			size_t nf = json_object_array_length(fds);
 
-			v[i].fds = calloc(k ? k : 1, sizeof(*v[i].fds));
-			for (size_t j = 0; v[i].fds && j < k; j++) {
+			x->fds = calloc(nf ? nf : 1, sizeof(*x->fds));
+			if (!x->fds)
+				return -ENOMEM;
+			for (size_t j = 0; j < nf; j++) {
 				struct json_object *f = json_object_array_get_idx(fds, j);
-				const char *l = hl_jstr(f, "label");
+				const char *lb = hl_jstr(f, "label");
 
-				v[i].fds[j].token = (uint64_t)hl_jint(f, "token", 0);
-				snprintf(v[i].fds[j].label, sizeof(v[i].fds[j].label), "%s", l ? l : "");
-				v[i].fds[j].hugetlb = hl_jbool(f, "hugetlb", false);
-				v[i].fds[j].retrieved = hl_jbool(f, "retrieved", false);
-				v[i].nfds++;
+				x->fds[j].token = (uint64_t)hl_jint(f, "token", 0);
+				snprintf(x->fds[j].label, sizeof(x->fds[j].label), "%s", lb ? lb : "");
+				x->fds[j].hugetlb = hl_jbool(f, "hugetlb", false);
+				x->fds[j].retrieved = hl_jbool(f, "retrieved", false);
+				x->nfds++;
 			}
 		}
 	}
-	json_object_put(rep);
-	*out = v;
-	*n = cnt;
 	return 0;
+}
+
+int hl_list_sessions(hl_client *c, struct hl_session_info **out, size_t *n)
+{
+	struct hl_session_info *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int64_t after = -1;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	/* the agent pages its answer: follow "next" until "more" is false */
+	for (int page = 0; page < 4096; page++) {
+		struct json_object *r = req_new("list", NULL), *rep, *arr;
+
+		if (after >= 0)
+			json_object_object_add(r, "after", json_object_new_int64(after));
+		rc = call(c, r, -1, &rep, NULL);
+		if (rc == 0 && (!json_object_object_get_ex(rep, "sessions", &arr) ||
+				!json_object_is_type(arr, json_type_array)))
+			rc = -EPROTO;
+		if (rc == 0)
+			rc = add_page(arr, &v, &cnt, &cap);
+		if (rc == 0 && hl_jbool(rep, "more", false)) {
+			int64_t nx = hl_jint(rep, "next", -1);
+
+			if (nx <= after)
+				rc = -EPROTO;
+			after = nx;
+		} else if (rc == 0) {
+			json_object_put(rep);
+			*out = v ? v : calloc(1, sizeof(*v));
+			*n = cnt;
+			return *out ? 0 : -ENOMEM;
+		}
+		json_object_put(rep);
+		if (rc < 0)
+			break;
+	}
+	hl_free_sessions(v, cnt);
+	return rc < 0 ? rc : -EPROTO;
 }
 
 void hl_free_sessions(struct hl_session_info *s, size_t n)
@@ -358,7 +503,11 @@ void hl_free_sessions(struct hl_session_info *s, size_t n)
 
 int hl_subscribe(hl_client *c)
 {
-	return simple(c, req_new("subscribe", NULL), -1);
+	int rc = simple(c, req_new("subscribe", NULL), -1);
+
+	if (rc == 0)
+		c->subscribed = true;
+	return rc;
 }
 
 static int ack(hl_client *c, const char *op, uint64_t update_id, const char *reason)
@@ -425,6 +574,16 @@ int hl_wait_event(hl_client *c, int timeout_ms, struct hl_event *ev)
 		if (deadline >= 0 && left < 0)
 			left = 0;
 		rc = recv_json(c, left, &o, NULL);
+		if ((rc == -ECONNRESET || rc == -EPIPE) && c->reconnect_ms) {
+			rc = reconnect(c);
+			if (rc < 0)
+				return rc;
+			memset(ev, 0, sizeof(*ev));
+			ev->type = HL_EVENT_RECONNECTED;
+			snprintf(ev->text, sizeof(ev->text), "reconnected to %s%s", c->path,
+				 c->subscribed ? " and subscribed again" : "");
+			return 0;
+		}
 		if (rc < 0)
 			return rc;
 		if (hl_jstr(o, "event")) {

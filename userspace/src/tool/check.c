@@ -178,7 +178,16 @@ int hl_check_run(bool json, const char *sock, bool require_hugetlb)
 	}
 	if (access(dev, F_OK) != 0) {
 		add(&c, "luo-device", "fail", "%s does not exist: kernel without CONFIG_LIVEUPDATE or booted without liveupdate=on", dev);
+	} else if (agent_status) {
+		/*
+		 * The agent answers: it owns the device (one opener only). Do not
+		 * open it: a check that holds it while the agent (re)starts would
+		 * make the agent fail with EBUSY.
+		 */
+		add(&c, "luo-device", "pass", "%s present, owned by hugelived (pid %lld)", dev,
+		    (long long)hl_jint(agent_status, "pid", 0));
 	} else {
+		/* no agent: probe briefly, closed before anything slow happens */
 		devfd = open(dev, O_RDWR | O_CLOEXEC);
 		if (devfd >= 0)
 			add(&c, "luo-device", "pass", "%s present and free (no agent holds it)", dev);

@@ -10,6 +10,7 @@
 #include "../common/util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -25,30 +26,197 @@ static bool g_json;
 static bool g_quiet;
 static int g_wait_s;
 
+/* Per-command usage: the line after "hugelivectl [global options]". */
+static const struct {
+	const char *cmd, *args, *what;
+} cmds[] = {
+	{ "check", "check [--require-hugetlb]", "is this machine ready for a live update?" },
+	{ "status", "status", "agent state, last update, unclaimed sessions" },
+	{ "sessions", "sessions [--all] [--uid UID]", "list sessions (root: --all shows every uid)" },
+	{ "update", "update --kernel IMAGE [--initrd FILE] (--append ARGS | --reuse-cmdline [--append ARGS])\n"
+		    "       [--timeout SEC] [--dry-run] [--force]", "orchestrated live update (root, CAP_SYS_BOOT)" },
+	{ "finish", "finish (--session NAME | --all) [--uid UID]", "finish sessions from the previous kernel" },
+	{ "create", "create --session NAME [--uid UID]", "create a session" },
+	{ "preserve", "preserve --session NAME --token N (--fd FD | --file PATH) [--label TEXT] [--create] [--uid UID]",
+	  "hand a memfd to the agent" },
+	{ "retrieve", "retrieve --session NAME --token N [--fd FD] [--finish] [--uid UID] -- CMD [ARGS...]",
+	  "exec CMD with the retrieved file on FD (default 3)" },
+	{ "destroy", "destroy --session NAME [--uid UID]", "drop a session (unpreserves its files)" },
+	{ "subscribe", "subscribe [--refuse REASON] [--on-prepare CMD] [--count N]", "answer update barriers from a shell" },
+};
+
+static const char global_help[] =
+"global options (anywhere on the line, before a retrieve's --):\n"
+"  --socket PATH   agent socket (default $HUGELIVE_SOCKET or " HUGELIVE_DEFAULT_SOCKET ")\n"
+"  -j, --json      JSON output; errors too, as {\"ok\":false,\"exit\":N,\"error\":{...}} on stdout\n"
+"  -q, --quiet     less output\n"
+"  --wait SEC      retry connecting to the agent for SEC seconds\n"
+"  -h, --help      help (after a command: that command's help)\n";
+
 static void usage(FILE *f)
 {
-	fprintf(f,
-"usage: hugelivectl [--socket PATH] [--json] [--quiet] [--wait SEC] COMMAND [options]\n"
-"\n"
-"operator commands:\n"
-"  check [--require-hugetlb]            is this machine ready for a live update?\n"
-"  status                               agent state, last update, unclaimed sessions\n"
-"  sessions [--all] [--uid UID]         list sessions (root: --all shows every uid)\n"
-"  update --kernel IMAGE [--initrd FILE] (--append ARGS | --reuse-cmdline [--append ARGS])\n"
-"         [--timeout SEC] [--dry-run]    orchestrated live update (root)\n"
-"  finish (--session NAME | --all) [--uid UID]   finish sessions from the previous kernel\n"
-"\n"
-"client commands (act on the caller's own sessions; root may add --uid UID):\n"
-"  create --session NAME\n"
-"  preserve --session NAME --token N (--fd FD | --file PATH) [--label TEXT] [--create]\n"
-"  retrieve --session NAME --token N [--fd FD] [--finish] -- CMD [ARGS...]\n"
-"                                       exec CMD with the retrieved file on FD (default 3)\n"
-"  destroy --session NAME               drop a session (unpreserves its files)\n"
-"  subscribe [--refuse REASON] [--on-prepare CMD] [--count N]\n"
-"                                       answer update barriers from a shell\n"
-"\n"
-"exit codes: 0 ok, 1 failed / not ready, 2 usage, 3 agent not reachable,\n"
-"            4 update cancelled by a client or timeout, 5 update preflight failed\n");
+	fprintf(f, "usage: hugelivectl [global options] COMMAND [options]\n\ncommands:\n");
+	for (size_t i = 0; i < HL_ARRAY_SIZE(cmds); i++)
+		fprintf(f, "  %s\n      %s\n", cmds[i].args, cmds[i].what);
+	fprintf(f, "\n%s\n"
+		"exit codes: 0 ok, 1 failed / not ready, 2 usage, 3 agent not reachable,\n"
+		"            4 update cancelled by a client or timeout, 5 update preflight failed,\n"
+		"            6 update failed after the barrier (agent state not saved, kexec failed)\n", global_help);
+}
+
+static const char *cmd_args(const char *cmd)
+{
+	for (size_t i = 0; i < HL_ARRAY_SIZE(cmds); i++)
+		if (!strcmp(cmds[i].cmd, cmd))
+			return cmds[i].args;
+	return NULL;
+}
+
+static const char *g_cmd = "";
+static char g_err[1024];
+static int g_err_code;
+
+/*
+ * Report an error: on stderr at once, or, under --json, kept for the JSON
+ * error object main() prints on stdout. code: an errno (0: none known).
+ */
+static void tool_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tool_err(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(g_err, sizeof(g_err), fmt, ap);
+	va_end(ap);
+	g_err_code = code;
+	if (!g_json) {
+		if (code > 0 && strcmp(hl_errno_name(code), "E?"))
+			fprintf(stderr, "hugelivectl: %s (%s)\n", g_err, hl_errno_name(code));
+		else
+			fprintf(stderr, "hugelivectl: %s\n", g_err);
+	}
+}
+
+static int usage_err(const char *cmd)
+{
+	const char *a = cmd_args(cmd);
+	char u[640];
+
+	snprintf(u, sizeof(u), "usage: hugelivectl [global options] %s", a ? a : "COMMAND [options]");
+	if (g_json) {
+		size_t l = strlen(g_err);
+
+		/* keep what was wrong (an unknown option...) in front of the usage line */
+		snprintf(g_err + l, sizeof(g_err) - l, "%s%s", l ? "; " : "", u);
+		g_err_code = EINVAL;
+	} else {
+		fprintf(stderr, "%s\n(hugelivectl%s%s --help for details)\n", u, a ? " " : "", a ? cmd : "");
+	}
+	return EXIT_USAGE;
+}
+
+static void print_json_error(int rc)
+{
+	struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "exit", json_object_new_int(rc));
+	if (g_cmd[0])
+		json_object_object_add(o, "command", json_object_new_string(g_cmd));
+	json_object_object_add(e, "code", g_err_code > 0 ? json_object_new_int(g_err_code) : NULL);
+	json_object_object_add(e, "name", g_err_code > 0 ? json_object_new_string(hl_errno_name(g_err_code)) : NULL);
+	json_object_object_add(e, "message", json_object_new_string(g_err));
+	json_object_object_add(o, "error", e);
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+enum { G_SOCKET = 1000, G_JSON, G_QUIET, G_WAIT, G_HELP, G_VERSION };
+
+/* A global option: 0 handled, EXIT_USAGE bad value, -1 (help/version) printed: exit 0. */
+static int global_opt(int opt, const char *arg)
+{
+	long long v;
+
+	switch (opt) {
+	case G_SOCKET: g_sock = arg; return 0;
+	case G_JSON: case 'j': g_json = true; return 0;
+	case G_QUIET: case 'q': g_quiet = true; return 0;
+	case G_WAIT:
+		if (hl_parse_num(arg, 0, 3600, &v) < 0) {
+			tool_err(EINVAL, "--wait: '%s' is not a number of seconds (0..3600)", arg);
+			return EXIT_USAGE;
+		}
+		g_wait_s = (int)v;
+		return 0;
+	case G_HELP: case 'h':
+		for (size_t i = 0; i < HL_ARRAY_SIZE(cmds); i++)
+			if (!strcmp(cmds[i].cmd, g_cmd)) {
+				printf("usage: hugelivectl [global options] %s\n  %s (see hugelivectl(8))\n\n%s",
+				       cmds[i].args, cmds[i].what, global_help);
+				return -1;
+			}
+		usage(stdout);
+		return -1;
+	case G_VERSION:
+		printf("hugelivectl 0.1.0 (protocol %d)\n", HL_PROTO_VERSION);
+		return -1;
+	}
+	return 1;
+}
+
+static const struct option global_long[] = {
+	{ "socket", required_argument, NULL, G_SOCKET }, { "json", no_argument, NULL, G_JSON },
+	{ "quiet", no_argument, NULL, G_QUIET }, { "wait", required_argument, NULL, G_WAIT },
+	{ "help", no_argument, NULL, G_HELP }, { "version", no_argument, NULL, G_VERSION },
+};
+
+/*
+ * getopt_long for a command's options plus the global ones, which may come
+ * anywhere: global options are handled here and never returned; --help and
+ * --version print and exit 0. Returns the command's option, -1 at the end,
+ * or '?' on a bad option or value (already reported with tool_err()).
+ */
+static int tool_getopt(int argc, char **argv, const char *shortopts, const struct option *o)
+{
+	static struct option merged[48];
+	static const struct option *built_for;
+	static bool built;
+	int opt;
+
+	if (!built || built_for != o) {
+		size_t n = 0;
+
+		for (; o && o[n].name && n < HL_ARRAY_SIZE(merged) - HL_ARRAY_SIZE(global_long) - 1; n++)
+			merged[n] = o[n];
+		for (size_t i = 0; i < HL_ARRAY_SIZE(global_long); i++)
+			merged[n++] = global_long[i];
+		memset(&merged[n], 0, sizeof(merged[n]));
+		built_for = o;
+		built = true;
+	}
+	opterr = 0;
+	for (;;) {
+		int rc;
+
+		opt = getopt_long(argc, argv, *shortopts == '+' ? "+jqh" : "jqh", merged, NULL);
+		if (opt == -1)
+			return -1;
+		if (opt == '?') {
+			tool_err(EINVAL, "%s: unknown option or missing value: %s", g_cmd[0] ? g_cmd : "hugelivectl",
+				 argv[optind - 1]);
+			return '?';
+		}
+		rc = global_opt(opt, optarg);
+		if (rc == 1)
+			return opt;
+		if (rc < 0) {
+			fflush(stdout);
+			exit(EXIT_OK);
+		}
+		if (rc)
+			return '?';
+	}
 }
 
 static int connect_agent(hl_client **c)
@@ -64,7 +232,7 @@ static int connect_agent(hl_client **c)
 			break;
 		usleep(100000);
 	}
-	fprintf(stderr, "hugelivectl: cannot reach the agent at %s: %s\n",
+	tool_err(-rc, "cannot reach the agent at %s: %s",
 		g_sock ? g_sock : getenv("HUGELIVE_SOCKET") ? getenv("HUGELIVE_SOCKET") : HUGELIVE_DEFAULT_SOCKET,
 		strerror(-rc));
 	return -1;
@@ -83,11 +251,10 @@ static int call(hl_client *c, struct json_object *req, int fd_in, struct json_ob
 	free(rep);
 	if (rc < 0) {
 		if (rc == -ECONNRESET || rc == -EPIPE) {
-			fprintf(stderr, "hugelivectl: connection to the agent lost\n");
+			tool_err(-rc, "connection to the agent lost");
 			return EXIT_NOAGENT;
 		}
-		fprintf(stderr, "hugelivectl: %s (%s)\n", hl_last_error(c)[0] ? hl_last_error(c) : strerror(-rc),
-			hl_errno_name(-rc));
+		tool_err(-rc, "%s", hl_last_error(c)[0] ? hl_last_error(c) : strerror(-rc));
 		return EXIT_FAIL;
 	}
 	return 0;
@@ -144,11 +311,8 @@ static int cmd_status(int argc, char **argv)
 	struct json_object *rep, *u, *lu, *rp;
 	int rc;
 
-	(void)argv;
-	if (argc > 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if (tool_getopt(argc, argv, "", NULL) != -1 || optind < argc)
+		return usage_err(g_cmd);
 	rc = call_once(req("status"), &rep);
 	if (rc) {
 		json_object_put(rep);
@@ -197,6 +361,49 @@ static int cmd_status(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Run a list request page by page ("after" = the previous page's "next")
+ * and return one reply whose "sessions" holds every page.
+ */
+static int list_all(struct json_object *r, struct json_object **reply)
+{
+	struct json_object *all = json_object_new_array(), *rep = NULL, *arr;
+	hl_client *c;
+	int rc = 0;
+
+	*reply = NULL;
+	if (connect_agent(&c) < 0) {
+		json_object_put(r);
+		json_object_put(all);
+		return EXIT_NOAGENT;
+	}
+	for (;;) {
+		rc = call(c, json_object_get(r), -1, &rep, NULL);
+		if (rc)
+			break;
+		if (json_object_object_get_ex(rep, "sessions", &arr) && json_object_is_type(arr, json_type_array))
+			for (size_t i = 0; i < json_object_array_length(arr); i++)
+				json_object_array_add(all, json_object_get(json_object_array_get_idx(arr, i)));
+		if (!hl_jbool(rep, "more", false))
+			break;
+		json_object_object_add(r, "after", json_object_new_int64(hl_jint(rep, "next", 0)));
+		json_object_put(rep);
+		rep = NULL;
+	}
+	hl_disconnect(c);
+	json_object_put(r);
+	if (rc) {
+		json_object_put(all);
+		*reply = rep;
+		return rc;
+	}
+	json_object_object_del(rep, "more");
+	json_object_object_del(rep, "next");
+	json_object_object_add(rep, "sessions", all);
+	*reply = rep;
+	return 0;
+}
+
 static int cmd_sessions(int argc, char **argv)
 {
 	static const struct option o[] = { { "all", no_argument, NULL, 'a' }, { "uid", required_argument, NULL, 'u' }, { 0 } };
@@ -204,18 +411,17 @@ static int cmd_sessions(int argc, char **argv)
 	int opt, rc;
 	uint64_t uid;
 
-	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+	while ((opt = tool_getopt(argc, argv, "", o)) != -1) {
 		if (opt == 'a')
 			json_object_object_add(r, "all", json_object_new_boolean(1));
 		else if (opt == 'u' && parse_u64(optarg, &uid))
 			json_object_object_add(r, "uid", json_object_new_int64((int64_t)uid));
 		else {
 			json_object_put(r);
-			usage(stderr);
-			return EXIT_USAGE;
+			return usage_err(g_cmd);
 		}
 	}
-	rc = call_once(r, &rep);
+	rc = list_all(r, &rep);
 	if (rc) {
 		json_object_put(rep);
 		return rc;
@@ -253,7 +459,8 @@ static int cmd_sessions(int argc, char **argv)
 }
 
 struct upd_ctx {
-	bool saw_kexec;
+	bool saw_kexec;		/* the barrier passed; the agent saves its state */
+	bool saw_reboot;	/* the state is saved and the agent reboots */
 };
 
 static void on_event(const char *ev, void *arg)
@@ -264,6 +471,8 @@ static void on_event(const char *ev, void *arg)
 
 	if (stage && !strcmp(stage, "kexec"))
 		u->saw_kexec = true;
+	if (stage && !strcmp(stage, "reboot"))
+		u->saw_reboot = true;
 	if (g_json)
 		printf("%s\n", ev);
 	else if (!g_quiet && stage) {
@@ -283,43 +492,45 @@ static int cmd_update(int argc, char **argv)
 	static const struct option o[] = {
 		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
 		{ "append", required_argument, NULL, 'a' }, { "reuse-cmdline", no_argument, NULL, 'r' },
-		{ "timeout", required_argument, NULL, 't' }, { "dry-run", no_argument, NULL, 'n' }, { 0 }
+		{ "timeout", required_argument, NULL, 't' }, { "dry-run", no_argument, NULL, 'n' },
+		{ "force", no_argument, NULL, 'f' }, { 0 }
 	};
 	const char *kernel = NULL, *initrd = NULL, *append = NULL;
 	char kpath[PATH_MAX], ipath[PATH_MAX], cmdline[HL_MAX_CMDLINE + 1] = "";
-	bool reuse = false, dry = false;
+	bool reuse = false, dry = false, force = false;
 	uint64_t timeout_s = 30;
 	struct upd_ctx u = { 0 };
 	struct json_object *r, *rep = NULL;
 	hl_client *c;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+	while ((opt = tool_getopt(argc, argv, "", o)) != -1) {
 		switch (opt) {
 		case 'k': kernel = optarg; break;
 		case 'i': initrd = optarg; break;
 		case 'a': append = optarg; break;
 		case 'r': reuse = true; break;
 		case 'n': dry = true; break;
+		case 'f': force = true; break;
 		case 't':
 			if (!parse_u64(optarg, &timeout_s) || timeout_s < 1 || timeout_s > 3600) {
-				fprintf(stderr, "hugelivectl: --timeout must be 1..3600 seconds\n");
+				tool_err(EINVAL, "--timeout must be 1..3600 seconds");
 				return EXIT_USAGE;
 			}
 			break;
-		default: usage(stderr); return EXIT_USAGE;
+		default: return usage_err(g_cmd);
 		}
 	}
 	if (!kernel || (!append && !reuse)) {
-		fprintf(stderr, "hugelivectl: update needs --kernel and --append or --reuse-cmdline\n");
+		tool_err(EINVAL, "update needs --kernel and --append or --reuse-cmdline");
 		return EXIT_USAGE;
 	}
 	if (!realpath(kernel, kpath)) {
-		fprintf(stderr, "hugelivectl: kernel %s: %s\n", kernel, strerror(errno));
+		tool_err(errno, "kernel %s: %s", kernel, strerror(errno));
 		return EXIT_PREFLIGHT;
 	}
 	if (initrd && !realpath(initrd, ipath)) {
-		fprintf(stderr, "hugelivectl: initrd %s: %s\n", initrd, strerror(errno));
+		tool_err(errno, "initrd %s: %s", initrd, strerror(errno));
 		return EXIT_PREFLIGHT;
 	}
 	if (reuse) {
@@ -327,7 +538,7 @@ static int cmd_update(int argc, char **argv)
 		size_t l;
 
 		if (!cl) {
-			fprintf(stderr, "hugelivectl: cannot read /proc/cmdline\n");
+			tool_err(errno, "cannot read /proc/cmdline");
 			return EXIT_PREFLIGHT;
 		}
 		l = strlen(cl);
@@ -340,18 +551,18 @@ static int cmd_update(int argc, char **argv)
 		size_t l = strlen(cmdline);
 
 		if (l + strlen(append) + 2 > sizeof(cmdline)) {
-			fprintf(stderr, "hugelivectl: command line too long\n");
+			tool_err(E2BIG, "command line too long");
 			return EXIT_USAGE;
 		}
 		snprintf(cmdline + l, sizeof(cmdline) - l, "%s%s", l ? " " : "", append);
 	}
 	if (!hl_param_on(cmdline, "kho") || !hl_param_on(cmdline, "liveupdate")) {
-		fprintf(stderr, "hugelivectl: preflight: the new command line must keep kho=on and liveupdate=on\n"
-				"  command line: %s\n", cmdline);
+		tool_err(EINVAL, "preflight: the new command line must keep kho=on and liveupdate=on (command line: %s)",
+			 cmdline);
 		return EXIT_PREFLIGHT;
 	}
 	if (geteuid() != 0) {
-		fprintf(stderr, "hugelivectl: update needs root\n");
+		tool_err(EPERM, "update needs root");
 		return EXIT_FAIL;
 	}
 	if (connect_agent(&c) < 0)
@@ -365,6 +576,8 @@ static int cmd_update(int argc, char **argv)
 	json_object_object_add(r, "timeout_ms", json_object_new_int64((int64_t)timeout_s * 1000));
 	if (dry)
 		json_object_object_add(r, "dry_run", json_object_new_boolean(1));
+	if (force)
+		json_object_object_add(r, "force", json_object_new_boolean(1));
 	if (!g_quiet && !g_json)
 		printf("update: kernel %s%s%s\n        cmdline %s\n", kpath, initrd ? ", initrd " : "", initrd ? ipath : "",
 		       cmdline);
@@ -386,23 +599,30 @@ static int cmd_update(int argc, char **argv)
 			       hl_jbool(rep, "dry_run", false) ? "dry run passed (kernel loaded and unloaded)" :
 			       "kexec done");
 		rc = EXIT_OK;
-	} else if ((rc == -ECONNRESET || rc == -EPIPE) && u.saw_kexec) {
+	} else if ((rc == -ECONNRESET || rc == -EPIPE) && u.saw_reboot) {
+		/* only after "reboot": the state is saved, the kexec is under way */
 		if (!g_quiet)
 			printf("update: the machine is rebooting into the new kernel\n");
 		rc = EXIT_OK;
+	} else if (rc == -ECONNRESET || rc == -EPIPE) {
+		tool_err(-rc, "connection to the agent lost %s; the update did not happen "
+			 "(see 'hugelivectl status' once the agent is back)",
+			 u.saw_kexec ? "while it saved its state" : "during the update");
+		rc = EXIT_NOAGENT;
 	} else {
 		int code = -rc;
 		const char *msg = hl_last_error(c);
+		const char *stage = rep ? hl_jstr(rep, "stage") : NULL;
 
-		if (g_json && rep)
-			print_json(rep);
-		fprintf(stderr, "hugelivectl: %s (%s)\n", msg[0] ? msg : strerror(code), hl_errno_name(code));
+		tool_err(code, "%s", msg[0] ? msg : strerror(code));
 		if (code == ECANCELED || code == ETIMEDOUT)
 			rc = EXIT_CANCELLED;
 		else if (code == ECONNRESET || code == EPIPE)
 			rc = EXIT_NOAGENT;
 		else if (code == EPERM || code == EBUSY)
 			rc = EXIT_FAIL;
+		else if (stage && (!strcmp(stage, "barrier") || !strcmp(stage, "kexec") || !strcmp(stage, "reboot")))
+			rc = EXIT_KEXEC;
 		else
 			rc = EXIT_PREFLIGHT;
 	}
@@ -422,7 +642,7 @@ static int session_cmd(const char *op, int argc, char **argv)
 	uint64_t uid;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+	while ((opt = tool_getopt(argc, argv, "", o)) != -1) {
 		if (opt == 's') {
 			json_object_object_add(r, "session", json_object_new_string(optarg));
 			have = true;
@@ -433,13 +653,12 @@ static int session_cmd(const char *op, int argc, char **argv)
 			all = true;
 		} else {
 			json_object_put(r);
-			usage(stderr);
-			return EXIT_USAGE;
+			return usage_err(g_cmd);
 		}
 	}
 	if (!have && !all) {
 		json_object_put(r);
-		fprintf(stderr, "hugelivectl: %s needs --session%s\n", op, !strcmp(op, "finish") ? " or --all" : "");
+		tool_err(EINVAL, "%s needs --session%s", op, !strcmp(op, "finish") ? " or --all" : "");
 		return EXIT_USAGE;
 	}
 	rc = call_once(r, &rep);
@@ -478,7 +697,7 @@ static int cmd_preserve(int argc, char **argv)
 	hl_client *c;
 	int opt, rc, fd;
 
-	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+	while ((opt = tool_getopt(argc, argv, "", o)) != -1) {
 		switch (opt) {
 		case 's': session = optarg; break;
 		case 't': have_tok = parse_u64(optarg, &token); if (!have_tok) goto bad; break;
@@ -495,13 +714,13 @@ static int cmd_preserve(int argc, char **argv)
 	if (file) {
 		fd = open(file, O_RDWR | O_CLOEXEC);
 		if (fd < 0) {
-			fprintf(stderr, "hugelivectl: %s: %s\n", file, strerror(errno));
+			tool_err(errno, "%s: %s", file, strerror(errno));
 			return EXIT_FAIL;
 		}
 	} else {
 		fd = (int)fdn;
 		if (fcntl(fd, F_GETFD) < 0) {
-			fprintf(stderr, "hugelivectl: fd %d is not open\n", fd);
+			tool_err(EBADF, "fd %d is not open", fd);
 			return EXIT_FAIL;
 		}
 	}
@@ -517,7 +736,7 @@ static int cmd_preserve(int argc, char **argv)
 		rc = hl_call_json(c, s, -1, NULL, NULL);
 		json_object_put(r);
 		if (rc < 0 && rc != -EEXIST) {
-			fprintf(stderr, "hugelivectl: create: %s\n", hl_last_error(c));
+			tool_err(-rc, "create: %s", hl_last_error(c));
 			hl_disconnect(c);
 			return EXIT_FAIL;
 		}
@@ -537,8 +756,7 @@ static int cmd_preserve(int argc, char **argv)
 		printf("preserved %s token %llu in session %s\n", file ? file : "fd", (unsigned long long)token, session);
 	return rc;
 bad:
-	fprintf(stderr, "hugelivectl: preserve --session NAME --token N (--fd FD | --file PATH) [--label TEXT] [--create]\n");
-	return EXIT_USAGE;
+	return usage_err("preserve");
 }
 
 static int cmd_retrieve(int argc, char **argv)
@@ -555,7 +773,7 @@ static int cmd_retrieve(int argc, char **argv)
 	hl_client *c;
 	int opt, rc, fd = -1;
 
-	while ((opt = getopt_long(argc, argv, "+", o, NULL)) != -1) {
+	while ((opt = tool_getopt(argc, argv, "+", o)) != -1) {
 		switch (opt) {
 		case 's': session = optarg; break;
 		case 't': have_tok = parse_u64(optarg, &token); if (!have_tok) goto bad; break;
@@ -594,18 +812,17 @@ static int cmd_retrieve(int argc, char **argv)
 	hl_disconnect(c);
 	if (fd != (int)target) {
 		if (dup2(fd, (int)target) < 0) {
-			fprintf(stderr, "hugelivectl: dup2: %s\n", strerror(errno));
+			tool_err(errno, "dup2: %s", strerror(errno));
 			return EXIT_FAIL;
 		}
 		close(fd);
 	}
 	hl_set_cloexec((int)target, false);
 	execvp(argv[optind], argv + optind);
-	fprintf(stderr, "hugelivectl: exec %s: %s\n", argv[optind], strerror(errno));
+	tool_err(errno, "exec %s: %s", argv[optind], strerror(errno));
 	return 127;
 bad:
-	fprintf(stderr, "hugelivectl: retrieve --session NAME --token N [--fd FD] [--finish] -- CMD [ARGS...]\n");
-	return EXIT_USAGE;
+	return usage_err("retrieve");
 }
 
 static int cmd_subscribe(int argc, char **argv)
@@ -619,23 +836,21 @@ static int cmd_subscribe(int argc, char **argv)
 	hl_client *c;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "", o, NULL)) != -1) {
+	while ((opt = tool_getopt(argc, argv, "", o)) != -1) {
 		if (opt == 'r')
 			refuse = optarg;
 		else if (opt == 'p')
 			onprep = optarg;
 		else if (opt == 'n' && parse_u64(optarg, &count))
 			;
-		else {
-			usage(stderr);
-			return EXIT_USAGE;
-		}
+		else
+			return usage_err(g_cmd);
 	}
 	if (connect_agent(&c) < 0)
 		return EXIT_NOAGENT;
 	rc = hl_subscribe(c);
 	if (rc < 0) {
-		fprintf(stderr, "hugelivectl: subscribe: %s\n", hl_last_error(c));
+		tool_err(-rc, "subscribe: %s", hl_last_error(c));
 		hl_disconnect(c);
 		return EXIT_FAIL;
 	}
@@ -674,49 +889,44 @@ static int cmd_subscribe(int argc, char **argv)
 	return rc == -ECONNRESET ? EXIT_OK : rc < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
-	static const struct option o[] = {
-		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' }, { "wait", required_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { 0 }
-	};
 	const char *cmd;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "+jqh", o, NULL)) != -1) {
-		switch (opt) {
-		case 's': g_sock = optarg; break;
-		case 'j': g_json = true; break;
-		case 'q': g_quiet = true; break;
-		case 'w': g_wait_s = atoi(optarg); break;
-		case 'h': usage(stdout); return 0;
-		case 'V': printf("hugelivectl 0.1.0 (protocol %d)\n", HL_PROTO_VERSION); return 0;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
+	/* global options before the command (they may also follow it) */
+	while ((opt = tool_getopt(argc, argv, "+", NULL)) != -1)
+		return usage_err("");
 	if (optind >= argc) {
-		usage(stderr);
+		tool_err(EINVAL, "no command (hugelivectl --help lists them)");
+		if (!g_json)
+			usage(stderr);
 		return EXIT_USAGE;
 	}
 	cmd = argv[optind];
 	argc -= optind;
 	argv += optind;
 	optind = 1;
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	g_cmd = cmd;
 	if (!strcmp(cmd, "check")) {
-		bool req_h = argc > 1 && !strcmp(argv[1], "--require-hugetlb");
+		static const struct option o[] = { { "require-hugetlb", no_argument, NULL, 'r' }, { 0 } };
+		bool req_h = false;
 
-		if (argc > 1 + req_h) {
-			usage(stderr);
-			return EXIT_USAGE;
-		}
+		while ((opt = tool_getopt(argc, argv, "", o)) != -1)
+			if (opt == 'r')
+				req_h = true;
+			else
+				return usage_err(cmd);
+		if (optind < argc)
+			return usage_err(cmd);
 		return hl_check_run(g_json, g_sock, req_h);
 	}
 	if (!strcmp(cmd, "status"))
 		return cmd_status(argc, argv);
-	if (!strcmp(cmd, "sessions") || !strcmp(cmd, "list"))
+	if (!strcmp(cmd, "sessions") || !strcmp(cmd, "list")) {
+		g_cmd = "sessions";
 		return cmd_sessions(argc, argv);
+	}
 	if (!strcmp(cmd, "update"))
 		return cmd_update(argc, argv);
 	if (!strcmp(cmd, "finish") || !strcmp(cmd, "create") || !strcmp(cmd, "destroy"))
@@ -727,7 +937,18 @@ int main(int argc, char **argv)
 		return cmd_retrieve(argc, argv);
 	if (!strcmp(cmd, "subscribe"))
 		return cmd_subscribe(argc, argv);
-	fprintf(stderr, "hugelivectl: unknown command \"%s\"\n", cmd);
-	usage(stderr);
+	g_cmd = "";
+	tool_err(EINVAL, "unknown command \"%s\" (hugelivectl --help lists them)", cmd);
 	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = run(argc, argv);
+	if (g_json && rc != EXIT_OK && g_err[0])
+		print_json_error(rc);
+	return rc;
 }

@@ -12,6 +12,7 @@ enum {
 	EXIT_NOAGENT = 3,	/* agent not reachable */
 	EXIT_CANCELLED = 4,	/* update cancelled by the barrier (refusal/timeout) */
 	EXIT_PREFLIGHT = 5,	/* update preflight failed (nothing was changed) */
+	EXIT_KEXEC = 6,		/* update failed after the barrier: state not saved or kexec failed */
 };
 
 /* `hugelivectl check`: returns an exit code. */
