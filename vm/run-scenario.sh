@@ -5,7 +5,7 @@
 #
 # SCENARIO is a scenario source (tests/vm/NAME.c) or a NAME found in
 # tests/vm, tests/vm/selftest or tests/vm/demo. Its metadata line
-#   hugelive-scenario: generations=N mem=MiB timeout=SECS smp=N numa=N cmdline="..." allow_warn=1 userspace=1 bins="a b"
+#   hugelive-scenario: generations=N mem=MiB timeout=SECS smp=N numa=N numa_mem="MiB,..." cmdline="..." allow_warn=1 userspace=1 bins="a b"
 # sets the VM up (defaults: generations=1 mem=512 timeout=120 smp=2).
 # userspace=1 puts userspace/build/bin/* (with their shared libraries) in the
 # guest's /usr/local/bin; bins="..." adds programs (paths relative to the
@@ -61,7 +61,7 @@ LOGNAME_=${LOGNAME_:-$NAME}
 # ---- metadata ----
 META=$(grep -m1 -o 'hugelive-scenario:.*' "$SRC" | sed 's/^hugelive-scenario://; s/\*\/.*$//') || {
 	echo "run-scenario: $SRC has no 'hugelive-scenario:' metadata line" >&2; exit 2; }
-M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0 M_userspace=0 M_bins= M_numa=0 M_qemu=
+M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0 M_userspace=0 M_bins= M_numa=0 M_numa_mem= M_qemu=
 rest=$META
 re='^[[:space:]]*([a-z_]+)=("([^"]*)"|([^[:space:]]*))(.*)$'
 while [[ $rest =~ $re ]]; do
@@ -69,7 +69,7 @@ while [[ $rest =~ $re ]]; do
 	val=${BASH_REMATCH[3]}${BASH_REMATCH[4]}
 	rest=${BASH_REMATCH[5]}
 	case $key in
-	generations|mem|timeout|smp|cmdline|allow_warn|userspace|bins|numa|qemu) printf -v "M_$key" '%s' "$val" ;;
+	generations|mem|timeout|smp|cmdline|allow_warn|userspace|bins|numa|numa_mem|qemu) printf -v "M_$key" '%s' "$val" ;;
 	*) ;;  # unknown keys are for the scenario's own use
 	esac
 done
@@ -129,13 +129,22 @@ if [ "${HUGELIVE_KVM:-0}" = 1 ]; then
 fi
 
 # numa=N: N NUMA nodes sharing the memory equally (mem must divide by N),
-# CPUs spread round-robin.
+# CPUs spread round-robin. numa_mem="A,B,...": node sizes in MiB instead,
+# the last one repeated for the remaining nodes; mem must be their sum.
 NUMA=()
 if [ "$M_numa" -gt 1 ] 2>/dev/null; then
+	IFS=, read -ra nsz <<<"$M_numa_mem"
+	total=0
 	for ((n = 0; n < M_numa; n++)); do
-		NUMA+=(-object "memory-backend-ram,id=hlmem$n,size=$((M_mem / M_numa))M"
+		sz=$((M_mem / M_numa))
+		if [ ${#nsz[@]} -gt 0 ]; then
+			sz=${nsz[$(( n < ${#nsz[@]} ? n : ${#nsz[@]} - 1 ))]}
+		fi
+		total=$((total + sz))
+		NUMA+=(-object "memory-backend-ram,id=hlmem$n,size=${sz}M"
 		       -numa "node,nodeid=$n,memdev=hlmem$n")
 	done
+	[ "$total" = "$M_mem" ] || { echo "run-scenario: numa_mem adds up to $total MiB, mem=$M_mem" >&2; exit 2; }
 	for ((c = 0; c < M_smp; c++)); do
 		NUMA+=(-numa "cpu,node-id=$((c % M_numa)),socket-id=$c")
 	done

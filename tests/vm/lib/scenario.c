@@ -500,6 +500,11 @@ static void drain_outputs(void)
 
 int hl_kexec_next_generation(struct hl_stamp *stamp)
 {
+	return hl_kexec_next_generation_with(stamp, NULL);
+}
+
+int hl_kexec_next_generation_with(struct hl_stamp *stamp, const char *append)
+{
 	const char *kernel = getenv("HUGELIVE_KERNEL");
 	const char *initrd = getenv("HUGELIVE_NEXT_INITRD");
 	char next[4096];
@@ -531,7 +536,8 @@ int hl_kexec_next_generation(struct hl_stamp *stamp)
 		}
 		p += wlen;
 	}
-	snprintf(next + len, sizeof(next) - len, "hugelive.gen=%d", hl_gen() + 1);
+	snprintf(next + len, sizeof(next) - len, "hugelive.gen=%d%s%s", hl_gen() + 1,
+		 append ? " " : "", append ? append : "");
 
 	kfd = open(kernel, O_RDONLY | O_CLOEXEC);
 	ifd = open(initrd, O_RDONLY | O_CLOEXEC);

@@ -163,5 +163,11 @@ void hl_elapsed_since(const struct hl_stamp *then, const struct hl_stamp *now,
  * also logged. Returns only on failure (-1, errno set, a "not ok" emitted).
  */
 int hl_kexec_next_generation(struct hl_stamp *stamp);
+/*
+ * The same, with append added at the end of the next generation's cmdline
+ * (e.g. "liveupdate=off"; for most options the last occurrence wins, so a
+ * later generation can append the opposite again).
+ */
+int hl_kexec_next_generation_with(struct hl_stamp *stamp, const char *append);
 
 #endif
