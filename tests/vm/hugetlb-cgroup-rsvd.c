@@ -8,8 +8,10 @@
  *
  * gen 0: a file of 8 pages is written and preserved.
  * gen 1: a reference file of 8 pages faulted in by a task of cgroup "ref";
- *        the preserved file retrieved by a task of cgroup "lim" whose
- *        hugetlb.2MB.rsvd.max is 8 pages. Both cgroups then show the same
+ *        the preserved file retrieved by a task of cgroup "lim": with
+ *        hugetlb.2MB.rsvd.max at 4 pages the retrieve fails with ENOSPC
+ *        and charges no more than 4; raised to 8 pages, retrieving again
+ *        succeeds. Both cgroups then show the same
  *        current and rsvd.current (16 MiB); mapping one more page in "lim"
  *        fails with ENOMEM (the limit holds); once the retrieved file is
  *        closed, "lim" is uncharged to 0 and the page can be mapped.
@@ -77,14 +79,24 @@ int main(void)
 	if (!d)
 		hl_bail("cgroup lim: %s", strerror(errno));
 	snprintf(lim, sizeof(lim), "%s", d);
+	/* Half the file first: the limit refuses, nothing is lost. */
+	if (cg_set(lim, "hugetlb.2MB.rsvd.max", size / 2))
+		hl_bail("set rsvd.max: %s", strerror(errno));
+	sess = hl_luo_retrieve_session(luo, "rsvd");
+	if (sess < 0)
+		hl_bail("retrieve session: %s", strerror(errno));
+	hl_errno(hl_luo_retrieve_fd(sess, 1), errno, ENOSPC,
+		 "retrieve with rsvd.max = half the file is refused");
+	hl_ok(cg_val(lim, "hugetlb.2MB.rsvd.current") <= size / 2,
+	      "rsvd.current %lld within rsvd.max %lld",
+	      cg_val(lim, "hugetlb.2MB.rsvd.current"), size / 2);
 	if (cg_set(lim, "hugetlb.2MB.rsvd.max", size))
 		hl_bail("set rsvd.max: %s", strerror(errno));
 
-	sess = hl_luo_retrieve_session(luo, "rsvd");
-	a = sess < 0 ? -1 : hl_luo_retrieve_fd(sess, 1);
+	a = hl_luo_retrieve_fd(sess, 1);
 	if (a < 0)
 		hl_bail("retrieve A under rsvd.max = its size: %s", strerror(errno));
-	hl_ok(1, "A retrieved in cgroup lim (rsvd.max %lld)", size);
+	hl_ok(1, "A retrieved in cgroup lim once rsvd.max is %lld", size);
 	hl_ok(cg_val(ref, "hugetlb.2MB.current") == size &&
 	      cg_val(ref, "hugetlb.2MB.rsvd.current") == size,
 	      "fault-in reference: current %lld rsvd.current %lld (want %lld)",
