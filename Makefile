@@ -66,9 +66,11 @@ $(VMBUILD)/scenarios/%: tests/vm/demo/%.c $(LIB_SRC) $(LIB_HDR) $(UAPI_HDR)
 	$(CC) $(VM_CFLAGS) -o $@ $< $(LIB_SRC)
 
 # The kernel's own liveupdate kselftests (from the patched tree), run in the
-# VM by tests/vm/kselftest-liveupdate.c.
+# VM by tests/vm/kselftest-liveupdate.c (luo_kexec_hugetlb, a two-stage
+# test, across a kexec by tests/vm/kselftest-kexec-hugetlb.c).
 KSFT_DIR  := $(LINUX)/tools/testing/selftests/liveupdate
-KSFT_BIN  := $(VMBUILD)/kselftest/liveupdate $(VMBUILD)/kselftest/luo_hugetlb
+KSFT_BIN  := $(VMBUILD)/kselftest/liveupdate $(VMBUILD)/kselftest/luo_hugetlb \
+	     $(VMBUILD)/kselftest/luo_kexec_hugetlb
 $(VMBUILD)/kselftest/lu_utils.o: $(KSFT_DIR)/lib/lu_utils.c $(UAPI_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -I$(VMBUILD)/include -I$(KSFT_DIR)/lib/include -c -o $@ $<

@@ -74,8 +74,8 @@ export HUGELIVE_TIMEOUT_SCALE=${HUGELIVE_TIMEOUT_SCALE:-$JOBS}
 TMPD=$(mktemp -d)
 trap 'rm -rf "$TMPD"' EXIT
 
-items=()   # "kind name": kind is corrupt, hang or scenario
-items+=("corrupt memfd-3gen" "hang selftest-hang")
+items=()   # "kind name": kind is corrupt, ksft-corrupt, hang or scenario
+items+=("corrupt memfd-3gen" "ksft-corrupt kselftest-kexec-hugetlb" "hang selftest-hang")
 if [ $MODE = all ]; then
 	# Longest first (by the last run's time, build/logs/NAME.secs, or else
 	# by the metadata timeout), so the slowest one does not start last.
@@ -93,6 +93,7 @@ start_item() {  # start_item INDEX
 	local cmd
 	case $kind in
 	corrupt)  cmd=(env CORRUPT=1 vm/run-scenario.sh -q -n selftest-corrupt "$arg") ;;
+	ksft-corrupt) cmd=(env CORRUPT=1 vm/run-scenario.sh -q -n selftest-ksft-corrupt "$arg") ;;
 	hang)     cmd=(vm/run-scenario.sh -q -t 40 "$arg") ;;
 	scenario) cmd=(vm/run-scenario.sh "$arg") ;;
 	esac
@@ -112,7 +113,7 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait; rm -rf "$TMPD"; exit 143' TERM INT HUP
 
 judge_item() {  # judge_item INDEX: print and count the result
-	local kind=${items[$1]%% *} arg=${items[$1]#* } out rc desc
+	local kind=${items[$1]%% *} arg=${items[$1]#* } out rc desc res
 	out=$(cat "$TMPD/$1.out"); rc=$(cat "$TMPD/$1.rc")
 	case $kind in
 	corrupt)
@@ -120,6 +121,17 @@ judge_item() {  # judge_item INDEX: print and count the result
 		desc="selftest: CORRUPT=1 fails memfd-3gen naming the flipped word 0x7654320"
 		if [ "$rc" = 1 ] && grep -q 'not ok .*first bad offset 0x7654320 ' <<<"$out"; then
 			grep -m1 'first bad offset' <<<"$out" | indent; verdict 0 "$desc"
+		else
+			indent <<<"$out"; verdict 1 "$desc"
+		fi ;;
+	ksft-corrupt)
+		# A byte flipped between the kselftest's two stages must fail
+		# stage 2 (and the scenario), naming the word that holds it.
+		desc="selftest: CORRUPT=1 fails kselftest-kexec-hugetlb naming the flipped word 0x212340"
+		res=${HUGELIVE_LOGDIR:-build/logs}/selftest-ksft-corrupt.results
+		if [ "$rc" = 1 ] && grep -q 'not ok .*luo_hugetlb_dense: 4 present pages verified, 1 bad' <<<"$out" &&
+		   grep -q 'luo_hugetlb_dense: page 1: word at 0x212340 is ' "$res" 2>/dev/null; then
+			grep -m1 'word at 0x212340' "$res" | indent; verdict 0 "$desc"
 		else
 			indent <<<"$out"; verdict 1 "$desc"
 		fi ;;
