@@ -1515,6 +1515,9 @@ static void t_cli(void)
 		ok(rc == 2 && (strstr(err, "not a positive number") || strstr(err, "not an octal mode")),
 		   "hugelived %s -> exit 2 (%d: %.*s)", bad[i], rc, (int)strcspn(err, "\n"), err);
 	}
+	rc = agent_args("--kexec-via reboot", err, sizeof(err));
+	ok(rc == 2 && strstr(err, "--kexec-via: 'reboot' is not auto, systemd or direct"),
+	   "hugelived --kexec-via reboot -> exit 2 (%d: %.*s)", rc, (int)strcspn(err, "\n"), err);
 	ok(tool("--wait abc status") == 2, "hugelivectl --wait abc -> exit 2");
 	ok(tool("--wait 5s status") == 2, "hugelivectl --wait 5s -> exit 2");
 	ok(tool("status --json") == 0 && tool("sessions --quiet --all") == 0, "global options after the command");

@@ -533,6 +533,7 @@ static void op_status(struct agent *a, struct client *c, struct hl_req *r)
 	json_object_object_add(o, "boot", json_object_new_string(boot_kind_name(a->boot)));
 	json_object_object_add(o, "uptime_s", json_object_new_int64((hl_now_ms() - a->start_ms) / 1000));
 	json_object_object_add(o, "fd_store", json_object_new_string(fdstore_mode_name(&a->fds)));
+	json_object_object_add(o, "kexec_via", json_object_new_string(kexec_via_name(a->kexec_via)));
 	if (a->fds.mode == FDSTORE_KEEPER)
 		json_object_object_add(o, "keeper_restarts", json_object_new_int64(a->fds.keeper_restarts));
 	json_object_object_add(o, "outgoing_sessions", json_object_new_int(out));

@@ -199,6 +199,23 @@ static void update_kexec(struct agent *a)
 		a->upd.in_barrier = true; /* clients prepared: they must get resume */
 		return update_cancel(a, -rc, "cannot save agent state: %s", strerror(-rc));
 	}
+	if (a->kexec_via == KEXEC_VIA_SYSTEMD && !a->be.fake) {
+		char why[256];
+
+		/*
+		 * systemd stops every service and unmounts the file systems;
+		 * systemd-shutdown then executes the loaded image. We stay, with
+		 * every session fd, until then (SIGTERM no longer stops us).
+		 */
+		rc = systemd_kexec(why, sizeof(why));
+		if (rc < 0) {
+			a->upd.in_barrier = true;
+			return update_cancel(a, -rc, "systemctl kexec failed: %s", why);
+		}
+		a->upd.handed_off = true;
+		progress(a, "reboot", "agent state saved; kexec.target started: systemd shuts down and kexecs");
+		return;
+	}
 	/* only this event means the kexec is under way (hugelivectl relies on it) */
 	progress(a, "reboot", "agent state saved; rebooting into the new kernel");
 	/* Progress packets are small: they are in the socket buffer by now. */
@@ -325,6 +342,9 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 	/* uid 0 alone is not enough: the caller must be allowed to reboot the machine */
 	if (!client_has_cap_sys_boot(c, why, sizeof(why)))
 		return client_send(c, hl_reply_err(r->id, EPERM, "an update needs CAP_SYS_BOOT: %s", why), -1);
+	if (a->upd.handed_off)
+		return client_send(c, hl_reply_err(r->id, EBUSY, "update %" PRIu64 " handed to systemd: the kexec "
+						      "is under way", a->upd.id), -1);
 	if (a->upd.in_barrier)
 		return client_send(c, hl_reply_err(r->id, EBUSY, "update %" PRIu64 " already in progress",
 						      a->upd.id), -1);
