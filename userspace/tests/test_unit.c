@@ -383,7 +383,11 @@ static void test_unit_file(void)
 	ok(!strstr(u, "\nConflicts=shutdown.target") && !strstr(u, "Before=sysinit.target shutdown.target"),
 	   "the unit is not stopped by the shutdown transaction (no Conflicts=/Before=shutdown.target)");
 	ok(strstr(u, "\nDefaultDependencies=no") != NULL, "DefaultDependencies=no (no implicit Conflicts=shutdown.target)");
-	ok(strstr(u, "\nSurviveFinalKillSignal=yes") != NULL, "SurviveFinalKillSignal=yes: spared by systemd-shutdown's final kill");
+	{
+		const char *sv = strstr(u, "\nSurviveFinalKillSignal=yes"), *svc = strstr(u, "\n[Service]");
+
+		ok(sv && svc && sv < svc, "SurviveFinalKillSignal=yes in [Unit]: spared by systemd-shutdown's final kill");
+	}
 	ok(strstr(u, "\nIgnoreOnIsolate=yes") != NULL, "IgnoreOnIsolate=yes");
 	ok(strstr(u, "--kexec-via systemd") != NULL, "ExecStart asks for the systemd kexec path");
 	free(u);
