@@ -5,6 +5,7 @@
  * usage: test_agent BINDIR   (must run as root: uses setuid children)
  */
 #include "tap.h"
+#include "kimgen.h"
 #include "hugelive.h"
 #include "common/proto.h"
 #include "common/util.h"
@@ -1645,12 +1646,9 @@ int main(int argc, char **argv)
 	snprintf(alog, sizeof(alog), "%s/agent.log", dir);
 	snprintf(kernel, sizeof(kernel), "%s/bzImage", dir);
 	snprintf(badkernel, sizeof(badkernel), "%s/bad.img", dir);
-	f = fopen(kernel, "w");
-	fputs("MZ fake kernel", f);
-	fclose(f);
-	f = fopen(badkernel, "w");
-	fputs("BAD image", f);
-	fclose(f);
+	/* synthetic bzImages: the preflight accepts both, the fake kexec load refuses "BAD" */
+	if (kimg_write(kernel, "gzip", kimg_all, 0) < 0 || kimg_write(badkernel, "gzip", kimg_all, KIMG_BAD_START) < 0)
+		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	diag("work dir %s", dir);
 

@@ -2,6 +2,7 @@
 /* The update state machine: see update.h. */
 #include "agent.h"
 #include "../common/kcheck.h"
+#include "../common/kimage.h"
 #include "../common/util.h"
 
 #include <errno.h>
@@ -330,6 +331,49 @@ static bool kho_enabled(void)
 	return on;
 }
 
+/*
+ * Issue 10 item 3: can the image carry what is preserved? Read from the
+ * very fd that is loaded next, before anything is loaded or frozen. The
+ * needs come from the sessions: the agent's own state (a memfd in a LUO
+ * session) needs KHO, LUO and memfd; a hugetlb file the hugetlb formats.
+ * Cancels the update and returns -errno when the image cannot.
+ */
+static int preflight_image(struct agent *a, int kfd, const char *path)
+{
+	struct hl_kimage ki;
+	char err[512], missing[512];
+	const char *fix;
+	int hfiles = 0, hsess = 0, rc, n;
+
+	for (struct session *s = a->sessions.head; s; s = s->next) {
+		int h = 0;
+
+		for (size_t i = 0; !s->incoming && i < s->nfds; i++)
+			h += s->fds[i].hugetlb;
+		hfiles += h;
+		hsess += h > 0;
+	}
+	progress(a, "preflight", "inspecting %s", path);
+	rc = hl_kimage_inspect_fd(kfd, path, 0, &ki, err, sizeof(err));
+	if (rc < 0) {
+		update_cancel(a, -rc, "kernel image refused: %s; nothing was loaded or frozen", err);
+		return rc;
+	}
+	n = hl_kimage_missing(&ki, hl_needs_of(hfiles), missing, sizeof(missing), &fix);
+	if (n) {
+		char need[96] = "the agent's state";
+
+		if (hfiles)
+			snprintf(need, sizeof(need), "%d hugetlb file(s) in %d session(s)", hfiles, hsess);
+		update_cancel(a, EOPNOTSUPP, "kernel %s cannot take what is preserved: it lacks %s, needed by %s; "
+			      "%s; nothing was loaded or frozen", path, missing, need, fix);
+		return -EOPNOTSUPP;
+	}
+	progress(a, "preflight", "%s: %s kernel, %llu bytes decompressed, has every format needed%s", path,
+		 ki.compression, (unsigned long long)ki.out_len, hfiles ? " (hugetlb included)" : "");
+	return 0;
+}
+
 void update_start(struct agent *a, struct client *c, struct hl_req *r)
 {
 	int kfd = -1, ifd = -1, rc, nsubs = 0;
@@ -394,6 +438,13 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 			close(kfd);
 			return update_cancel(a, rc, "cannot open initrd %s: %s", r->initrd, strerror(rc));
 		}
+	}
+	rc = preflight_image(a, kfd, r->kernel);
+	if (rc < 0) {
+		close(kfd);
+		if (ifd >= 0)
+			close(ifd);
+		return;
 	}
 	progress(a, "load", "loading %s with kexec_file_load", r->kernel);
 	rc = a->be.kexec_load(&a->be, a->dev, kfd, ifd, r->cmdline);
