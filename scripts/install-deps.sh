@@ -8,7 +8,7 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 PKGS=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
       busybox-static qemu-system-x86 kmod git rsync pkg-config
-      libjson-c-dev libsystemd-dev clang gnuplot-nox python3 python3-ply)
+      libjson-c-dev libsystemd-dev zlib1g-dev liblzma-dev libzstd-dev clang gnuplot-nox python3 python3-ply)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "harness.h"
+#include "kimgen.h"
 #include "tap.h"
 #include "hugelive.h"
 #include "common/proto.h"
@@ -23,13 +24,13 @@
 
 char h_dir[64], h_luo[96], h_sock[96], h_keeper[96], h_alog[96], h_faults[96];
 const char *h_bindir;
+bool h_fake_hugetlb;
 static pid_t fake_pid = -1;
 static char kernel_path[128];
 
 int h_init(const char *bindir, const char *tag)
 {
 	struct rlimit rl = { 8192, 8192 };
-	FILE *f;
 
 	h_bindir = realpath(bindir, NULL);
 	if (!h_bindir)
@@ -46,11 +47,9 @@ int h_init(const char *bindir, const char *tag)
 	snprintf(h_alog, sizeof(h_alog), "%s/agent.log", h_dir);
 	snprintf(h_faults, sizeof(h_faults), "%s/faults", h_dir);
 	snprintf(kernel_path, sizeof(kernel_path), "%s/bzImage", h_dir);
-	f = fopen(kernel_path, "w");
-	if (!f)
+	/* a synthetic bzImage the agent's image preflight accepts */
+	if (kimg_write(kernel_path, "gzip", kimg_all, 0) < 0)
 		return -1;
-	fputs("MZ fake kernel", f);
-	fclose(f);
 	setenv("HUGELIVE_FAKE_FAULTS", h_faults, 1);
 	setenv("HUGELIVE_SOCKET", h_sock, 1);
 	signal(SIGPIPE, SIG_IGN);
@@ -157,7 +156,7 @@ void h_fresh_kernel(void)
 	h_set_faults(NULL);
 	snprintf(bin, sizeof(bin), "%s/hugelive-fakeluo", h_bindir);
 	snprintf(flog, sizeof(flog), "%s/fakeluo.log", h_dir);
-	char *argv[] = { bin, "--socket", h_luo, NULL };
+	char *argv[] = { bin, "--socket", h_luo, h_fake_hugetlb ? "--hugetlb" : NULL, NULL };
 
 	fake_pid = spawn(argv, flog);
 	for (int i = 0; i < 300 && access(h_luo, F_OK); i++)

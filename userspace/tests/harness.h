@@ -17,6 +17,8 @@ struct json_object;
 
 extern char h_dir[64], h_luo[96], h_sock[96], h_keeper[96], h_alog[96], h_faults[96];
 extern const char *h_bindir;
+/* h_fresh_kernel() starts a fake kernel that can preserve hugetlb files */
+extern bool h_fake_hugetlb;
 
 /* Set up the work dir (mkdtemp), raise RLIMIT_NOFILE. Returns 0 or -1. */
 int h_init(const char *bindir, const char *tag);

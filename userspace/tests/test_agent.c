@@ -5,6 +5,7 @@
  * usage: test_agent BINDIR   (must run as root: uses setuid children)
  */
 #include "tap.h"
+#include "kimgen.h"
 #include "hugelive.h"
 #include "common/proto.h"
 #include "common/util.h"
@@ -1515,6 +1516,9 @@ static void t_cli(void)
 		ok(rc == 2 && (strstr(err, "not a positive number") || strstr(err, "not an octal mode")),
 		   "hugelived %s -> exit 2 (%d: %.*s)", bad[i], rc, (int)strcspn(err, "\n"), err);
 	}
+	rc = agent_args("--kexec-via reboot", err, sizeof(err));
+	ok(rc == 2 && strstr(err, "--kexec-via: 'reboot' is not auto, systemd or direct"),
+	   "hugelived --kexec-via reboot -> exit 2 (%d: %.*s)", rc, (int)strcspn(err, "\n"), err);
 	ok(tool("--wait abc status") == 2, "hugelivectl --wait abc -> exit 2");
 	ok(tool("--wait 5s status") == 2, "hugelivectl --wait 5s -> exit 2");
 	ok(tool("status --json") == 0 && tool("sessions --quiet --all") == 0, "global options after the command");
@@ -1642,12 +1646,9 @@ int main(int argc, char **argv)
 	snprintf(alog, sizeof(alog), "%s/agent.log", dir);
 	snprintf(kernel, sizeof(kernel), "%s/bzImage", dir);
 	snprintf(badkernel, sizeof(badkernel), "%s/bad.img", dir);
-	f = fopen(kernel, "w");
-	fputs("MZ fake kernel", f);
-	fclose(f);
-	f = fopen(badkernel, "w");
-	fputs("BAD image", f);
-	fclose(f);
+	/* synthetic bzImages: the preflight accepts both, the fake kexec load refuses "BAD" */
+	if (kimg_write(kernel, "gzip", kimg_all, 0) < 0 || kimg_write(badkernel, "gzip", kimg_all, KIMG_BAD_START) < 0)
+		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	diag("work dir %s", dir);
 

@@ -315,8 +315,89 @@ static void test_kconfig_file(void)
 	unlink(plain);
 }
 
+/* Issue 9 item 12: which kexec path, and the direct path's unmount order. */
+static void test_kexec_via(void)
+{
+	enum kexec_via v = KEXEC_VIA_DIRECT;
+
+	ok(kexec_via_parse("auto", &v) == 0 && v == KEXEC_VIA_AUTO, "--kexec-via auto parses");
+	ok(kexec_via_parse("systemd", &v) == 0 && v == KEXEC_VIA_SYSTEMD, "--kexec-via systemd parses");
+	ok(kexec_via_parse("direct", &v) == 0 && v == KEXEC_VIA_DIRECT, "--kexec-via direct parses");
+	ok(kexec_via_parse("reboot", &v) == -EINVAL && kexec_via_parse("", &v) == -EINVAL &&
+	   kexec_via_parse(NULL, &v) == -EINVAL, "anything else -> EINVAL");
+	ok(kexec_via_decide(KEXEC_VIA_AUTO, 1, true) == KEXEC_VIA_SYSTEMD,
+	   "auto, systemd is PID 1, started as a unit -> systemd");
+	ok(kexec_via_decide(KEXEC_VIA_AUTO, 1, false) == KEXEC_VIA_DIRECT,
+	   "auto, systemd is PID 1, started by hand -> direct");
+	ok(kexec_via_decide(KEXEC_VIA_AUTO, 0, true) == KEXEC_VIA_DIRECT &&
+	   kexec_via_decide(KEXEC_VIA_AUTO, -5, true) == KEXEC_VIA_DIRECT,
+	   "auto without a booted systemd (or sd_booted() failing) -> direct");
+	ok(kexec_via_decide(KEXEC_VIA_SYSTEMD, 0, true) == KEXEC_VIA_DIRECT,
+	   "systemd asked for but not the init -> direct");
+	ok(kexec_via_decide(KEXEC_VIA_SYSTEMD, 1, false) == KEXEC_VIA_SYSTEMD &&
+	   kexec_via_decide(KEXEC_VIA_DIRECT, 1, true) == KEXEC_VIA_DIRECT, "an explicit choice stands under systemd");
+	ok(!strcmp(kexec_via_name(KEXEC_VIA_SYSTEMD), "systemd") && !strcmp(kexec_via_name(KEXEC_VIA_DIRECT), "direct"),
+	   "names for status");
+}
+
+static void test_shutdown_plan(void)
+{
+	static const char mi[] =
+		"22 1 0:21 / /proc rw,nosuid - proc proc rw\n"
+		"23 1 0:22 / /sys rw - sysfs sysfs rw\n"
+		"25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+		"26 25 0:23 / /run rw shared:5 - tmpfs tmpfs rw,mode=755\n"
+		"27 25 8:2 / /var rw shared:6 - xfs /dev/sda2 rw\n"
+		"28 27 8:3 / /var/lib/my\\040data rw shared:7 master:2 - ext4 /dev/sda3 rw\n"
+		"29 25 0:24 / /dev/hugepages rw - hugetlbfs hugetlbfs rw\n"
+		"30 25 8:4 / /home rw - btrfs /dev/sda4 rw\n"
+		"31 23 0:25 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
+		"garbage line without separator\n";
+	struct mnt_step st[8];
+	size_t n = shutdown_plan(mi, st, 8);
+
+	ok(n == 4, "plan: 4 disk file systems (ext4 /, xfs, ext4, btrfs), virtual ones skipped (%zu)", n);
+	ok(n == 4 && !strcmp(st[0].target, "/home") && !strcmp(st[1].target, "/var/lib/my data") &&
+	   !strcmp(st[2].target, "/var") && !strcmp(st[3].target, "/"),
+	   "plan order: reverse mount order, children before parents, \"/\" last; \\040 unescaped (%s, %s, %s, %s)",
+	   n > 0 ? st[0].target : "", n > 1 ? st[1].target : "", n > 2 ? st[2].target : "", n > 3 ? st[3].target : "");
+	ok(n == 4 && st[0].action == MNT_UMOUNT && st[2].action == MNT_UMOUNT && st[3].action == MNT_REMOUNT_RO &&
+	   !strcmp(st[3].fstype, "ext4") && !strcmp(st[2].fstype, "xfs"),
+	   "unmount the others, remount the root read-only");
+	n = shutdown_plan(mi, st, 2);
+	ok(n == 2 && !strcmp(st[1].target, "/"), "a full plan still ends with the root (%zu)", n);
+	ok(shutdown_plan("", st, 8) == 0 && shutdown_plan(NULL, st, 8) == 0, "empty mountinfo: nothing to do");
+	n = shutdown_plan("1 0 0:1 / / rw - rootfs rootfs rw\n2 1 0:2 / /proc rw - proc proc rw\n", st, 8);
+	ok(n == 0, "an initramfs root (rootfs) is left alone (%zu)", n);
+}
+
+/* The unit lets systemd do the kexec and keeps the agent alive through shutdown. */
+static void test_unit_file(void)
+{
+	char *u = hl_read_file("systemd/hugelived.service.in", 1 << 16, NULL);
+
+	if (!u)
+		u = hl_read_file("../systemd/hugelived.service.in", 1 << 16, NULL);
+	if (!ok(u != NULL, "systemd/hugelived.service.in readable"))
+		return;
+	ok(!strstr(u, "\nConflicts=shutdown.target") && !strstr(u, "Before=sysinit.target shutdown.target"),
+	   "the unit is not stopped by the shutdown transaction (no Conflicts=/Before=shutdown.target)");
+	ok(strstr(u, "\nDefaultDependencies=no") != NULL, "DefaultDependencies=no (no implicit Conflicts=shutdown.target)");
+	{
+		const char *sv = strstr(u, "\nSurviveFinalKillSignal=yes"), *svc = strstr(u, "\n[Service]");
+
+		ok(sv && svc && sv < svc, "SurviveFinalKillSignal=yes in [Unit]: spared by systemd-shutdown's final kill");
+	}
+	ok(strstr(u, "\nIgnoreOnIsolate=yes") != NULL, "IgnoreOnIsolate=yes");
+	ok(strstr(u, "--kexec-via systemd") != NULL, "ExecStart asks for the systemd kexec path");
+	free(u);
+}
+
 int main(void)
 {
+	test_kexec_via();
+	test_shutdown_plan();
+	test_unit_file();
 	test_parse_valid();
 	test_parse_invalid();
 	test_encode();

@@ -9,6 +9,7 @@
  *   state.h     persistence                      (state.c)
  *   fdstore.h   fd store: keeper / systemd       (keeper.c)
  *   backend.h   the kernel (LUO) or its fake     (backend_*.c)
+ *   shutdown.h  how the kexec happens            (shutdown.c)
  */
 #ifndef HL_AGENT_H
 #define HL_AGENT_H
@@ -20,6 +21,7 @@
 #include "report.h"
 #include "server.h"
 #include "session.h"
+#include "shutdown.h"
 #include "state.h"
 #include "update.h"
 #include "../common/proto.h"
@@ -48,6 +50,7 @@ struct agent {
 	enum unclaimed_policy unclaimed;
 	int hugetlb_support;		/* 1/0/-1, probed at start */
 	int exit_code;
+	enum kexec_via kexec_via;	/* decided at start: systemd or direct */
 };
 
 #endif

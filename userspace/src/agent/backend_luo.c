@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Real backend: /dev/liveupdate, kexec_file_load(2), reboot(2). */
 #include "backend.h"
+#include "shutdown.h"
 #include "../common/kcheck.h"
 #include "../common/sessfd.h"
 
@@ -114,7 +115,8 @@ static int luo_kexec_reboot(struct hl_backend *be, int dev)
 {
 	(void)be;
 	(void)dev;
-	sync();
+	/* no init does it for us: sync, unmount or remount read-only, sync */
+	shutdown_prepare();
 	if (syscall(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
 		    LINUX_REBOOT_CMD_KEXEC, NULL) < 0)
 		return -errno;

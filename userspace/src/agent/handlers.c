@@ -512,13 +512,17 @@ static void op_hello(struct agent *a, struct client *c, struct hl_req *r)
 static void op_status(struct agent *a, struct client *c, struct hl_req *r)
 {
 	struct json_object *o = hl_reply_ok(r->id);
-	int out = 0, in = 0, subs = 0, mine = 0;
+	int out = 0, in = 0, subs = 0, mine = 0, files = 0, hfiles = 0;
 
 	for (struct session *s = a->sessions.head; s; s = s->next) {
 		if (s->incoming)
 			in++;
 		else
 			out++;
+		for (size_t i = 0; !s->incoming && i < s->nfds; i++) {
+			files++;
+			hfiles += s->fds[i].hugetlb;
+		}
 		if (s->uid == (uint32_t)c->uid)
 			mine++;
 	}
@@ -533,10 +537,14 @@ static void op_status(struct agent *a, struct client *c, struct hl_req *r)
 	json_object_object_add(o, "boot", json_object_new_string(boot_kind_name(a->boot)));
 	json_object_object_add(o, "uptime_s", json_object_new_int64((hl_now_ms() - a->start_ms) / 1000));
 	json_object_object_add(o, "fd_store", json_object_new_string(fdstore_mode_name(&a->fds)));
+	json_object_object_add(o, "kexec_via", json_object_new_string(kexec_via_name(a->kexec_via)));
 	if (a->fds.mode == FDSTORE_KEEPER)
 		json_object_object_add(o, "keeper_restarts", json_object_new_int64(a->fds.keeper_restarts));
 	json_object_object_add(o, "outgoing_sessions", json_object_new_int(out));
 	json_object_object_add(o, "incoming_sessions", json_object_new_int(in));
+	/* what an update would carry: hugelivectl check --kernel judges an image by it */
+	json_object_object_add(o, "outgoing_files", json_object_new_int(files));
+	json_object_object_add(o, "outgoing_hugetlb_files", json_object_new_int(hfiles));
 	json_object_object_add(o, "your_sessions", json_object_new_int(mine));
 	json_object_object_add(o, "clients", json_object_new_int(a->srv.nclients));
 	json_object_object_add(o, "subscribers", json_object_new_int(subs));

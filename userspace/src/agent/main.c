@@ -28,7 +28,8 @@ static struct agent *g_agent;
 static void on_signal(int sig)
 {
 	(void)sig;
-	if (g_agent)
+	/* handed to systemd: stay with the session fds until systemd-shutdown kexecs */
+	if (g_agent && !g_agent->upd.handed_off)
 		g_agent->srv.quit = 1;
 }
 
@@ -102,6 +103,9 @@ static void usage(FILE *f)
 		"                         session (repeatable; default: only session owners and root)\n"
 		"  --idle-timeout SEC     drop non-root clients that neither subscribed nor sent a\n"
 		"                         request for SEC seconds (default 60)\n"
+		"  --kexec-via MODE       auto|systemd|direct: how the kexec happens (default auto:\n"
+		"                         systemd when it is PID 1 and started us as a unit, else\n"
+		"                         direct: sync, unmount/remount read-only, reboot(KEXEC))\n"
 		"  --daemonize            fork; the parent exits once the socket is ready\n"
 		"  -v, --verbose          more logging (repeat for debug)\n"
 		"  -q, --quiet            errors only\n"
@@ -191,6 +195,7 @@ int main(int argc, char **argv)
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "barrier-uid", required_argument, NULL, 'b' },
 		{ "daemonize", no_argument, NULL, 'D' },
+		{ "kexec-via", required_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
@@ -202,6 +207,7 @@ int main(int argc, char **argv)
 	const char *sock = getenv("HUGELIVE_SOCKET");
 	const char *fake = NULL, *fdstore = "auto";
 	bool keeper = false, do_daemon = false;
+	enum kexec_via via = KEXEC_VIA_AUTO;
 	int inherited_listen = -1, opt;
 
 	if (!a)
@@ -274,6 +280,12 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'D': do_daemon = true; break;
+		case 'X':
+			if (kexec_via_parse(optarg, &via) < 0) {
+				fprintf(stderr, "hugelived: --kexec-via: '%s' is not auto, systemd or direct\n", optarg);
+				return 2;
+			}
+			break;
 		case 'v': hl_log_verbose++; break;
 		case 'q': hl_log_verbose = 0; break;
 		case 'V': printf("hugelived %s (protocol %d)\n", HL_VERSION, HL_PROTO_VERSION); return 0;
@@ -287,6 +299,17 @@ int main(int argc, char **argv)
 	}
 	if (keeper)
 		return keeper_main(a->fds.keeper_path);
+	a->kexec_via = kexec_via_decide(via, sd_booted(), getenv("INVOCATION_ID") != NULL);
+	if (via == KEXEC_VIA_SYSTEMD && a->kexec_via != KEXEC_VIA_SYSTEMD)
+		LOGE("--kexec-via systemd, but systemd is not the init: the kexec will be direct");
+	if (a->kexec_via == KEXEC_VIA_SYSTEMD && argv[0][0])
+		/*
+		 * systemd-shutdown's final SIGTERM/SIGKILL spares processes whose
+		 * argv[0] starts with '@' (its convention for root storage
+		 * daemons; SurviveFinalKillSignal= in the unit does the same on
+		 * systemd >= 255): the session fds must be open at the kexec.
+		 */
+		argv[0][0] = '@';
 
 	snprintf(a->srv.sock_path, sizeof(a->srv.sock_path), "%s", sock && *sock ? sock : HL_DEFAULT_SOCKET);
 	if (fake)
@@ -356,9 +379,9 @@ int main(int argc, char **argv)
 	a->fds.keeper_changed = keeper_changed;
 	keeper_changed(a, -1, a->fds.keeper_fd);
 
-	LOGI("ready: socket %s, backend %s (%s), boot %s, %d session(s), fd store %s",
+	LOGI("ready: socket %s, backend %s (%s), boot %s, %d session(s), fd store %s, kexec via %s",
 	     a->srv.sock_path, a->be.name, a->be.path, boot_kind_name(a->boot), a->sessions.count,
-	     fdstore_mode_name(&a->fds));
+	     fdstore_mode_name(&a->fds), kexec_via_name(a->kexec_via));
 	sd_notifyf(0, "READY=1\nSTATUS=serving %s", a->srv.sock_path);
 	if (daemon_pipe[1] >= 0) {
 		if (write(daemon_pipe[1], "R", 1) != 1) {

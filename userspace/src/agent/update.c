@@ -2,6 +2,7 @@
 /* The update state machine: see update.h. */
 #include "agent.h"
 #include "../common/kcheck.h"
+#include "../common/kimage.h"
 #include "../common/util.h"
 
 #include <errno.h>
@@ -199,6 +200,23 @@ static void update_kexec(struct agent *a)
 		a->upd.in_barrier = true; /* clients prepared: they must get resume */
 		return update_cancel(a, -rc, "cannot save agent state: %s", strerror(-rc));
 	}
+	if (a->kexec_via == KEXEC_VIA_SYSTEMD && !a->be.fake) {
+		char why[256];
+
+		/*
+		 * systemd stops every service and unmounts the file systems;
+		 * systemd-shutdown then executes the loaded image. We stay, with
+		 * every session fd, until then (SIGTERM no longer stops us).
+		 */
+		rc = systemd_kexec(why, sizeof(why));
+		if (rc < 0) {
+			a->upd.in_barrier = true;
+			return update_cancel(a, -rc, "systemctl kexec failed: %s", why);
+		}
+		a->upd.handed_off = true;
+		progress(a, "reboot", "agent state saved; kexec.target started: systemd shuts down and kexecs");
+		return;
+	}
 	/* only this event means the kexec is under way (hugelivectl relies on it) */
 	progress(a, "reboot", "agent state saved; rebooting into the new kernel");
 	/* Progress packets are small: they are in the socket buffer by now. */
@@ -313,6 +331,49 @@ static bool kho_enabled(void)
 	return on;
 }
 
+/*
+ * Issue 10 item 3: can the image carry what is preserved? Read from the
+ * very fd that is loaded next, before anything is loaded or frozen. The
+ * needs come from the sessions: the agent's own state (a memfd in a LUO
+ * session) needs KHO, LUO and memfd; a hugetlb file the hugetlb formats.
+ * Cancels the update and returns -errno when the image cannot.
+ */
+static int preflight_image(struct agent *a, int kfd, const char *path)
+{
+	struct hl_kimage ki;
+	char err[512], missing[512];
+	const char *fix;
+	int hfiles = 0, hsess = 0, rc, n;
+
+	for (struct session *s = a->sessions.head; s; s = s->next) {
+		int h = 0;
+
+		for (size_t i = 0; !s->incoming && i < s->nfds; i++)
+			h += s->fds[i].hugetlb;
+		hfiles += h;
+		hsess += h > 0;
+	}
+	progress(a, "preflight", "inspecting %s", path);
+	rc = hl_kimage_inspect_fd(kfd, path, 0, &ki, err, sizeof(err));
+	if (rc < 0) {
+		update_cancel(a, -rc, "kernel image refused: %s; nothing was loaded or frozen", err);
+		return rc;
+	}
+	n = hl_kimage_missing(&ki, hl_needs_of(hfiles), missing, sizeof(missing), &fix);
+	if (n) {
+		char need[96] = "the agent's state";
+
+		if (hfiles)
+			snprintf(need, sizeof(need), "%d hugetlb file(s) in %d session(s)", hfiles, hsess);
+		update_cancel(a, EOPNOTSUPP, "kernel %s cannot take what is preserved: it lacks %s, needed by %s; "
+			      "%s; nothing was loaded or frozen", path, missing, need, fix);
+		return -EOPNOTSUPP;
+	}
+	progress(a, "preflight", "%s: %s kernel, %llu bytes decompressed, has every format needed%s", path,
+		 ki.compression, (unsigned long long)ki.out_len, hfiles ? " (hugetlb included)" : "");
+	return 0;
+}
+
 void update_start(struct agent *a, struct client *c, struct hl_req *r)
 {
 	int kfd = -1, ifd = -1, rc, nsubs = 0;
@@ -325,6 +386,9 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 	/* uid 0 alone is not enough: the caller must be allowed to reboot the machine */
 	if (!client_has_cap_sys_boot(c, why, sizeof(why)))
 		return client_send(c, hl_reply_err(r->id, EPERM, "an update needs CAP_SYS_BOOT: %s", why), -1);
+	if (a->upd.handed_off)
+		return client_send(c, hl_reply_err(r->id, EBUSY, "update %" PRIu64 " handed to systemd: the kexec "
+						      "is under way", a->upd.id), -1);
 	if (a->upd.in_barrier)
 		return client_send(c, hl_reply_err(r->id, EBUSY, "update %" PRIu64 " already in progress",
 						      a->upd.id), -1);
@@ -374,6 +438,13 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 			close(kfd);
 			return update_cancel(a, rc, "cannot open initrd %s: %s", r->initrd, strerror(rc));
 		}
+	}
+	rc = preflight_image(a, kfd, r->kernel);
+	if (rc < 0) {
+		close(kfd);
+		if (ifd >= 0)
+			close(ifd);
+		return;
 	}
 	progress(a, "load", "loading %s with kexec_file_load", r->kernel);
 	rc = a->be.kexec_load(&a->be, a->dev, kfd, ifd, r->cmdline);

@@ -41,6 +41,7 @@ struct update_sm {
 	struct json_object *interrupted; /* the saved active update found at a restart */
 	uint64_t recovered_id;		/* interrupted update: late subscribers get resume */
 	char recovered_msg[256];
+	bool handed_off;		/* kexec.target started: wait for systemd-shutdown */
 };
 
 void update_init(struct update_sm *u);

@@ -7,6 +7,7 @@
 #include "tool.h"
 #include "hugelive.h"
 #include "../common/kcheck.h"
+#include "../common/kimage.h"
 #include "../common/proto.h"
 #include "../common/util.h"
 
@@ -23,6 +24,7 @@
 struct checks {
 	struct json_object *arr;
 	int fails, warns;
+	int image_fails;	/* failures of the target image / new command line */
 	bool json;
 };
 
@@ -106,7 +108,70 @@ static void check_pools(struct checks *c)
 		    off ? desc : "no pools");
 }
 
-int hl_check_run(bool json, const char *sock, bool require_hugetlb)
+/*
+ * The target image and the new command line, judged as the agent judges
+ * them before an update (update.c preflight_image): the needs come from
+ * what the agent preserves (its status), or, without an agent, from the
+ * agent's own state plus --require-hugetlb.
+ */
+static void check_image(struct checks *c, const char *kernel, const char *newcl, struct json_object *agent_status,
+			bool require_hugetlb)
+{
+	struct json_object *v;
+	struct hl_kimage ki;
+	char err[512];
+	int before = c->fails, hfiles = 0, rc;
+	unsigned needs;
+	const char *who;
+
+	if (agent_status && json_object_object_get_ex(agent_status, "outgoing_hugetlb_files", &v)) {
+		hfiles = json_object_get_int(v);
+		who = "preserved by the agent";
+	} else {
+		hfiles = require_hugetlb;
+		who = require_hugetlb ? "asked by --require-hugetlb (no agent answers)" : "no agent answers";
+	}
+	needs = hl_needs_of(hfiles);
+	rc = hl_kimage_inspect(kernel, 0, &ki, err, sizeof(err));
+	if (rc < 0) {
+		add(c, "image", "fail", "kernel image refused: %s", err);
+	} else {
+		add(c, "image", "pass", "%s: bzImage protocol %u.%02u, 64-bit, relocatable, loadable above 4G, %s payload "
+		    "of %llu bytes, %llu bytes decompressed", kernel, ki.version >> 8, ki.version & 0xff, ki.compression,
+		    (unsigned long long)ki.payload_len, (unsigned long long)ki.out_len);
+		for (size_t i = 0; i < hl_nformats; i++) {
+			const struct hl_format *f = &hl_formats[i];
+			char name[48];
+			bool needed = needs & f->need;
+
+			snprintf(name, sizeof(name), "image-%s", f->compatible);
+			if (ki.found[i])
+				add(c, name, "pass", "%s has the %s (\"%s\")", kernel, f->what, f->compatible);
+			else if (needed && f->need == HL_NEED_HUGETLB)
+				add(c, name, "fail", "%s lacks the %s (\"%s\"), needed by %d hugetlb file(s) %s; %s",
+				    kernel, f->what, f->compatible, hfiles, who, f->fix);
+			else if (needed)
+				add(c, name, "fail", "%s lacks the %s (\"%s\"), needed by every update (the agent's "
+				    "state); %s", kernel, f->what, f->compatible, f->fix);
+			else
+				add(c, name, "warn", "%s lacks the %s (\"%s\"): allowed, no hugetlb file is preserved "
+				    "(%s), but hugetlb files could not be carried into it", kernel, f->what,
+				    f->compatible, who);
+		}
+	}
+	if (!newcl)
+		add(c, "new-cmdline", "fail", "no new command line");
+	else if (!hl_param_on(newcl, "kho") || !hl_param_on(newcl, "liveupdate"))
+		add(c, "new-cmdline", "fail", "the new command line must keep kho=on and liveupdate=on, it %s%s%s "
+		    "(command line: %s)", hl_param_on(newcl, "kho") ? "" : "lacks kho=on",
+		    !hl_param_on(newcl, "kho") && !hl_param_on(newcl, "liveupdate") ? " and " : "",
+		    hl_param_on(newcl, "liveupdate") ? "" : "lacks liveupdate=on", newcl);
+	else
+		add(c, "new-cmdline", "pass", "the new command line keeps kho=on and liveupdate=on");
+	c->image_fails += c->fails - before;
+}
+
+int hl_check_run(bool json, const char *sock, bool require_hugetlb, const char *kernel, const char *newcl)
 {
 	struct checks c = { .arr = json_object_new_array(), .json = json };
 	char *cl = hl_read_file("/proc/cmdline", 8192, NULL);
@@ -244,12 +309,16 @@ int hl_check_run(bool json, const char *sock, bool require_hugetlb)
 		add(&c, "hugetlb-handler", require_hugetlb ? "fail" : "warn", "%s", how);
 	if (devfd >= 0)
 		close(devfd);
+	if (kernel)
+		check_image(&c, kernel, newcl, agent_status, require_hugetlb);
 
 	if (json) {
 		struct json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "ready", json_object_new_boolean(c.fails == 0));
 		json_object_object_add(o, "failures", json_object_new_int(c.fails));
+		if (kernel)
+			json_object_object_add(o, "image_failures", json_object_new_int(c.image_fails));
 		json_object_object_add(o, "warnings", json_object_new_int(c.warns));
 		json_object_object_add(o, "checks", c.arr);
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -261,5 +330,5 @@ int hl_check_run(bool json, const char *sock, bool require_hugetlb)
 	json_object_put(agent_status);
 	hl_disconnect(hc);
 	free(cl);
-	return c.fails ? EXIT_FAIL : EXIT_OK;
+	return c.image_fails ? EXIT_PREFLIGHT : c.fails ? EXIT_FAIL : EXIT_OK;
 }

@@ -6,6 +6,7 @@
 #include "tool.h"
 #include "hugelive.h"
 #include "../common/kcheck.h"
+#include "../common/kimage.h"
 #include "../common/proto.h"
 #include "../common/util.h"
 
@@ -30,7 +31,8 @@ static int g_wait_s;
 static const struct {
 	const char *cmd, *args, *what;
 } cmds[] = {
-	{ "check", "check [--require-hugetlb]", "is this machine ready for a live update?" },
+	{ "check", "check [--require-hugetlb] [--kernel IMAGE [--reuse-cmdline] [--append ARGS]]",
+		   "is this machine (and this image) ready for a live update?" },
 	{ "status", "status", "agent state, last update, unclaimed sessions" },
 	{ "sessions", "sessions [--all] [--uid UID]", "list sessions (root: --all shows every uid)" },
 	{ "update", "update --kernel IMAGE [--initrd FILE] (--append ARGS | --reuse-cmdline [--append ARGS])\n"
@@ -487,6 +489,74 @@ static void on_event(const char *ev, void *arg)
 	json_object_put(o);
 }
 
+/*
+ * The new command line: /proc/cmdline with --reuse-cmdline, then --append.
+ * Returns 0 or an exit code.
+ */
+static int new_cmdline(bool reuse, const char *append, char cmdline[HL_MAX_CMDLINE + 1])
+{
+	cmdline[0] = '\0';
+	if (reuse) {
+		char *cl = hl_read_file("/proc/cmdline", HL_MAX_CMDLINE, NULL);
+		size_t l;
+
+		if (!cl) {
+			tool_err(errno, "cannot read /proc/cmdline");
+			return EXIT_PREFLIGHT;
+		}
+		l = strlen(cl);
+		while (l && (cl[l - 1] == '\n' || cl[l - 1] == ' '))
+			cl[--l] = '\0';
+		snprintf(cmdline, HL_MAX_CMDLINE + 1, "%s", cl);
+		free(cl);
+	}
+	if (append) {
+		size_t l = strlen(cmdline);
+
+		if (l + strlen(append) + 2 > HL_MAX_CMDLINE + 1) {
+			tool_err(E2BIG, "command line too long");
+			return EXIT_USAGE;
+		}
+		snprintf(cmdline + l, HL_MAX_CMDLINE + 1 - l, "%s%s", l ? " " : "", append);
+	}
+	return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "require-hugetlb", no_argument, NULL, 'H' }, { "kernel", required_argument, NULL, 'k' },
+		{ "append", required_argument, NULL, 'a' }, { "reuse-cmdline", no_argument, NULL, 'r' }, { 0 }
+	};
+	const char *kernel = NULL, *append = NULL;
+	char cmdline[HL_MAX_CMDLINE + 1] = "";
+	bool req_h = false, reuse = false;
+	int opt, rc;
+
+	while ((opt = tool_getopt(argc, argv, "", o)) != -1) {
+		switch (opt) {
+		case 'H': req_h = true; break;
+		case 'k': kernel = optarg; break;
+		case 'a': append = optarg; break;
+		case 'r': reuse = true; break;
+		default: return usage_err(g_cmd);
+		}
+	}
+	if (optind < argc)
+		return usage_err(g_cmd);
+	if (!kernel && (append || reuse)) {
+		tool_err(EINVAL, "--append and --reuse-cmdline go with --kernel");
+		return usage_err(g_cmd);
+	}
+	/* without --append: the command line an update with --reuse-cmdline would pass */
+	if (kernel) {
+		rc = new_cmdline(reuse || !append, append, cmdline);
+		if (rc)
+			return rc;
+	}
+	return hl_check_run(g_json, g_sock, req_h, kernel, kernel ? cmdline : NULL);
+}
+
 static int cmd_update(int argc, char **argv)
 {
 	static const struct option o[] = {
@@ -533,33 +603,29 @@ static int cmd_update(int argc, char **argv)
 		tool_err(errno, "initrd %s: %s", initrd, strerror(errno));
 		return EXIT_PREFLIGHT;
 	}
-	if (reuse) {
-		char *cl = hl_read_file("/proc/cmdline", HL_MAX_CMDLINE, NULL);
-		size_t l;
-
-		if (!cl) {
-			tool_err(errno, "cannot read /proc/cmdline");
-			return EXIT_PREFLIGHT;
-		}
-		l = strlen(cl);
-		while (l && (cl[l - 1] == '\n' || cl[l - 1] == ' '))
-			cl[--l] = '\0';
-		snprintf(cmdline, sizeof(cmdline), "%s", cl);
-		free(cl);
-	}
-	if (append) {
-		size_t l = strlen(cmdline);
-
-		if (l + strlen(append) + 2 > sizeof(cmdline)) {
-			tool_err(E2BIG, "command line too long");
-			return EXIT_USAGE;
-		}
-		snprintf(cmdline + l, sizeof(cmdline) - l, "%s%s", l ? " " : "", append);
-	}
+	rc = new_cmdline(reuse, append, cmdline);
+	if (rc)
+		return rc;
 	if (!hl_param_on(cmdline, "kho") || !hl_param_on(cmdline, "liveupdate")) {
 		tool_err(EINVAL, "preflight: the new command line must keep kho=on and liveupdate=on (command line: %s)",
 			 cmdline);
 		return EXIT_PREFLIGHT;
+	}
+	{
+		/*
+		 * The image itself, before anything else: a file that is no
+		 * loadable kernel fails here without the agent. Whether it can
+		 * take what is preserved the agent decides (it knows every
+		 * session), before it loads or freezes anything.
+		 */
+		struct hl_kimage ki;
+		char err[512];
+
+		rc = hl_kimage_inspect(kpath, 0, &ki, err, sizeof(err));
+		if (rc < 0) {
+			tool_err(-rc, "preflight: kernel image refused: %s; nothing was changed", err);
+			return EXIT_PREFLIGHT;
+		}
 	}
 	if (geteuid() != 0) {
 		tool_err(EPERM, "update needs root");
@@ -908,19 +974,8 @@ static int run(int argc, char **argv)
 	argv += optind;
 	optind = 1;
 	g_cmd = cmd;
-	if (!strcmp(cmd, "check")) {
-		static const struct option o[] = { { "require-hugetlb", no_argument, NULL, 'r' }, { 0 } };
-		bool req_h = false;
-
-		while ((opt = tool_getopt(argc, argv, "", o)) != -1)
-			if (opt == 'r')
-				req_h = true;
-			else
-				return usage_err(cmd);
-		if (optind < argc)
-			return usage_err(cmd);
-		return hl_check_run(g_json, g_sock, req_h);
-	}
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc, argv);
 	if (!strcmp(cmd, "status"))
 		return cmd_status(argc, argv);
 	if (!strcmp(cmd, "sessions") || !strcmp(cmd, "list")) {

@@ -15,7 +15,12 @@ enum {
 	EXIT_KEXEC = 6,		/* update failed after the barrier: state not saved or kexec failed */
 };
 
-/* `hugelivectl check`: returns an exit code. */
-int hl_check_run(bool json, const char *sock, bool require_hugetlb);
+/*
+ * `hugelivectl check`: returns an exit code. kernel (or NULL): also judge
+ * this image and the new command line newcl (the one the update would
+ * pass) against what the agent preserves; a failure there is
+ * EXIT_PREFLIGHT, as `update` would exit.
+ */
+int hl_check_run(bool json, const char *sock, bool require_hugetlb, const char *kernel, const char *newcl);
 
 #endif

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Preflight of the target image (issue 10 item 3): the bzImage parser and
+ * decompressors on synthetic images (tests/kimgen.c), `hugelivectl check
+ * --kernel` and `update` refusing a bad image or a command line without
+ * kho=on liveupdate=on, and the agent's decision on the fake backend: a
+ * hugetlb session into a kernel without the hugetlb handler is refused
+ * naming the format, nothing changed; a shmem-only one is allowed and
+ * carried. Optionally one cached real image (visible # SKIP if absent).
+ * usage: test_kimage BINDIR   (root)
+ */
+#include "tap.h"
+#include "harness.h"
+#include "kimgen.h"
+#include "hugelive.h"
+#include "common/kimage.h"
+#include "common/proto.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char img[256];
+
+static const char *path(const char *name)
+{
+	snprintf(img, sizeof(img), "%s/%s", h_dir, name);
+	return img;
+}
+
+static int found(const struct hl_kimage *k, const char *compat)
+{
+	for (size_t i = 0; i < hl_nformats; i++)
+		if (!strcmp(hl_formats[i].compatible, compat))
+			return k->found[i];
+	return -1;
+}
+
+static bool all_found(const struct hl_kimage *k)
+{
+	for (size_t i = 0; i < hl_nformats; i++)
+		if (!k->found[i])
+			return false;
+	return true;
+}
+
+/* ---- the parser -------------------------------------------------------- */
+
+static void t_parse(void)
+{
+	static const char *const comps[] = { "gzip", "xz", "lzma", "zstd", "none" };
+	static const char *const lookalike[] = { "kho-v4", "luo-v5", "memfd-v20", NULL };
+	struct hl_kimage k;
+	char err[512], miss[512];
+	const char *fix;
+	int rc;
+
+	for (size_t i = 0; i < HL_ARRAY_SIZE(comps); i++) {
+		const char *p = path("all.img");
+
+		rc = kimg_write(p, comps[i], kimg_all, 0) ? -999 : hl_kimage_inspect(p, 0, &k, err, sizeof(err));
+		ok(rc == 0 && all_found(&k) && !strcmp(k.compression, comps[i]) && k.version == 0x020f,
+		   "%s image with every string: accepted, all %zu formats found across the 1 MiB chunk edge "
+		   "(rc %d, %s, %llu bytes out)", comps[i], hl_nformats, rc, err, (unsigned long long)k.out_len);
+		p = path("nohuge.img");
+		rc = kimg_write(p, comps[i], kimg_no_hugetlb, 0) ? -999 : hl_kimage_inspect(p, 0, &k, err, sizeof(err));
+		ok(rc == 0 && found(&k, "kho-v4") == 1 && found(&k, "memfd-v2") == 1 &&
+		   found(&k, "hugetlb-memfd-v1") == 0 && found(&k, "hugetlb-pool-v1") == 0,
+		   "%s image without the hugetlb handler: parsed, hugetlb formats absent", comps[i]);
+	}
+	rc = hl_kimage_inspect(path("nohuge.img"), 0, &k, err, sizeof(err));
+	ok(rc == 0 && hl_kimage_missing(&k, hl_needs_of(0), miss, sizeof(miss), &fix) == 0 && !fix,
+	   "no hugetlb file preserved: nothing missing");
+	ok(hl_kimage_missing(&k, hl_needs_of(3), miss, sizeof(miss), &fix) == 2 &&
+	   strstr(miss, "\"hugetlb-memfd-v1\" (hugetlb file handler)") && strstr(miss, "\"hugetlb-pool-v1\"") &&
+	   fix && strstr(fix, "CONFIG_LIVEUPDATE_HUGETLB"),
+	   "hugetlb files preserved: both hugetlb formats missing, named, with the fix (%s)", miss);
+
+	rc = kimg_write(path("look.img"), "gzip", lookalike, 0) ? -999
+	     : hl_kimage_inspect(path("look.img"), 0, &k, err, sizeof(err));
+	ok(rc == 0 && found(&k, "memfd-v2") == 0 && hl_kimage_missing(&k, hl_needs_of(0), miss, sizeof(miss), NULL) == 1 &&
+	   strstr(miss, "memfd-v2"), "\"memfd-v20\" is not \"memfd-v2\": memfd format missing (%s)", miss);
+
+	/* refusals, each with its errno and message */
+	rc = kimg_write(path("trunc.img"), "xz", kimg_all, KIMG_TRUNCATE) ? -999
+	     : hl_kimage_inspect(path("trunc.img"), 0, &k, err, sizeof(err));
+	ok(rc == -ENOEXEC && strstr(err, "truncated") && strstr(err, "trunc.img"), "file cut short -> ENOEXEC (%s)", err);
+	{
+		static const char *const c3[] = { "gzip", "xz", "zstd" };
+
+		for (size_t i = 0; i < 3; i++) {
+			rc = kimg_write(path("cut.img"), c3[i], kimg_all, KIMG_CUT_STREAM) ? -999
+			     : hl_kimage_inspect(path("cut.img"), 0, &k, err, sizeof(err));
+			ok(rc == -ENOEXEC && (strstr(err, "truncated") || strstr(err, "damaged")),
+			   "%s stream cut short inside an intact header -> ENOEXEC (%s)", c3[i], err);
+		}
+	}
+	{
+		FILE *f = fopen(path("text.img"), "w");
+
+		for (int i = 0; f && i < 200; i++)
+			fputs("this is not a kernel, just a text file of some length\n", f);
+		if (f)
+			fclose(f);
+		rc = hl_kimage_inspect(path("text.img"), 0, &k, err, sizeof(err));
+		ok(rc == -ENOEXEC && strstr(err, "not an x86 bzImage") && strstr(err, "HdrS"),
+		   "non-kernel file -> ENOEXEC naming the missing HdrS header (%s)", err);
+		f = fopen(path("short.img"), "w");
+		if (f) {
+			fputs("MZ", f);
+			fclose(f);
+		}
+		rc = hl_kimage_inspect(path("short.img"), 0, &k, err, sizeof(err));
+		ok(rc == -ENOEXEC && strstr(err, "too short"), "2-byte file -> ENOEXEC (%s)", err);
+	}
+	rc = hl_kimage_inspect(path("nonexistent.img"), 0, &k, err, sizeof(err));
+	ok(rc == -ENOENT && strstr(err, "nonexistent.img"), "missing file -> ENOENT (%s)", err);
+	rc = hl_kimage_inspect(h_dir, 0, &k, err, sizeof(err));
+	ok(rc == -ENOEXEC && strstr(err, "not a regular file"), "a directory -> ENOEXEC (%s)", err);
+
+	rc = kimg_write(path("old.img"), "gzip", kimg_all, KIMG_OLD_PROTO) ? -999
+	     : hl_kimage_inspect(path("old.img"), 0, &k, err, sizeof(err));
+	ok(rc == -ENOEXEC && strstr(err, "2.11") && strstr(err, "2.12"), "boot protocol 2.11 -> ENOEXEC (%s)", err);
+	rc = kimg_write(path("low.img"), "gzip", kimg_all, KIMG_NO_ABOVE_4G) ? -999
+	     : hl_kimage_inspect(path("low.img"), 0, &k, err, sizeof(err));
+	ok(rc == -ENOEXEC && strstr(err, "XLF_CAN_BE_LOADED_ABOVE_4G"), "not loadable above 4G -> ENOEXEC (%s)", err);
+	rc = kimg_write(path("fixed.img"), "gzip", kimg_all, KIMG_NOT_RELOC) ? -999
+	     : hl_kimage_inspect(path("fixed.img"), 0, &k, err, sizeof(err));
+	ok(rc == -ENOEXEC && strstr(err, "not relocatable"), "not relocatable -> ENOEXEC (%s)", err);
+	rc = kimg_write(path("lz4.img"), "lz4", kimg_all, 0) ? -999
+	     : hl_kimage_inspect(path("lz4.img"), 0, &k, err, sizeof(err));
+	ok(rc == -EOPNOTSUPP && strstr(err, "lz4-compressed") && strstr(err, "CONFIG_KERNEL_GZIP"),
+	   "lz4 payload -> EOPNOTSUPP, named (%s)", err);
+	rc = kimg_write(path("bz.img"), "bzip2", kimg_all, 0) ? -999
+	     : hl_kimage_inspect(path("bz.img"), 0, &k, err, sizeof(err));
+	ok(rc == -EOPNOTSUPP && strstr(err, "bzip2-compressed"), "bzip2 payload -> EOPNOTSUPP (%s)", err);
+	rc = kimg_write(path("junk.img"), "gzip", kimg_all, KIMG_NOT_ELF) ? -999
+	     : hl_kimage_inspect(path("junk.img"), 0, &k, err, sizeof(err));
+	ok(rc == -ENOEXEC && strstr(err, "not an ELF kernel"), "payload that is no ELF -> ENOEXEC (%s)", err);
+	rc = kimg_write(path("big.img"), "zstd", kimg_all, KIMG_BIG) ? -999
+	     : hl_kimage_inspect(path("big.img"), 8u << 20, &k, err, sizeof(err));
+	ok(rc == -EFBIG && strstr(err, "bound of 8 MiB") && k.out_len <= (9u << 20),
+	   "24 MiB kernel with an 8 MiB bound -> EFBIG, stopped at %llu bytes (%s)", (unsigned long long)k.out_len, err);
+	rc = hl_kimage_inspect(path("big.img"), 0, &k, err, sizeof(err));
+	ok(rc == 0 && all_found(&k), "the same image under the default bound: accepted (%s)", err);
+}
+
+/* ---- hugelivectl ------------------------------------------------------- */
+
+/* Run hugelivectl; stdout (and stderr) into out. Returns the exit status. */
+static int tool(const char *args, char *out, size_t len)
+{
+	char cmd[2048];
+	FILE *p;
+	size_t n;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "HUGELIVE_SOCKET=%s %s/hugelivectl %s 2>&1", h_sock, h_bindir, args);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* status and reason of one check of `check --json` output, "" if absent */
+static const char *jcheck(struct json_object *o, const char *name, const char **reason)
+{
+	struct json_object *arr;
+
+	*reason = "";
+	if (!o || !json_object_object_get_ex(o, "checks", &arr))
+		return "";
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *c = json_object_array_get_idx(arr, i);
+
+		if (!strcmp(hl_jstr(c, "check"), name)) {
+			*reason = hl_jstr(c, "reason");
+			return hl_jstr(c, "status");
+		}
+	}
+	return "";
+}
+
+static struct json_object *check_json(const char *args, int *rc)
+{
+	static char out[65536];
+	char a[1024];
+
+	snprintf(a, sizeof(a), "--json check %s", args);
+	*rc = tool(a, out, sizeof(out));
+	return hl_json_parse(out, strlen(out));
+}
+
+static void t_tool(void)
+{
+	char a[1024], out[8192];
+	struct json_object *o;
+	const char *why;
+	bool c;
+	int rc;
+
+	/* no agent runs here */
+	kimg_write(path("all.img"), "xz", kimg_all, 0);
+	kimg_write(path("nohuge.img"), "zstd", kimg_no_hugetlb, 0);
+	kimg_write(path("trunc.img"), "gzip", kimg_all, KIMG_TRUNCATE);
+
+	snprintf(a, sizeof(a), "--kernel %s --append 'console=ttyS0 kho=on liveupdate=on'", path("all.img"));
+	o = check_json(a, &rc);
+	c = o && rc != 5 && hl_jint(o, "image_failures", -1) == 0 && !strcmp(jcheck(o, "image", &why), "pass") &&
+	   strstr(why, "xz payload") && !strcmp(jcheck(o, "image-hugetlb-memfd-v1", &why), "pass") &&
+	   !strcmp(jcheck(o, "new-cmdline", &why), "pass");
+	ok(c, "check --kernel good image: image checks pass, exit %d is not 5", rc);
+	json_object_put(o);
+	why = "";
+
+	snprintf(a, sizeof(a), "--kernel %s --append 'kho=on liveupdate=on'", path("nohuge.img"));
+	o = check_json(a, &rc);
+	c = o && rc != 5 && !strcmp(jcheck(o, "image-hugetlb-memfd-v1", &why), "warn") && strstr(why, "allowed");
+	ok(c, "check --kernel without hugetlb handler, no hugetlb preserved: warn, not refused (exit %d: %s)", rc, why);
+	json_object_put(o);
+	why = "";
+	snprintf(a, sizeof(a), "--require-hugetlb --kernel %s --append 'kho=on liveupdate=on'", path("nohuge.img"));
+	o = check_json(a, &rc);
+	c = o && rc == 5 && !strcmp(jcheck(o, "image-hugetlb-memfd-v1", &why), "fail") &&
+	    strstr(why, "lacks the hugetlb file handler (\"hugetlb-memfd-v1\")") && strstr(why, "CONFIG_LIVEUPDATE_HUGETLB");
+	ok(c, "check --require-hugetlb --kernel without the handler: exit 5 naming the format (%s)", why);
+	json_object_put(o);
+	why = "";
+
+	snprintf(a, sizeof(a), "--kernel %s --append 'kho=on liveupdate=on'", path("trunc.img"));
+	o = check_json(a, &rc);
+	c = o && rc == 5 && !strcmp(jcheck(o, "image", &why), "fail") && strstr(why, "truncated");
+	ok(c, "check --kernel truncated image: exit 5 (%s)", why);
+	json_object_put(o);
+	why = "";
+	snprintf(a, sizeof(a), "--kernel %s --append 'kho=on liveupdate=on'", path("text.img"));
+	o = check_json(a, &rc);
+	c = o && rc == 5 && !strcmp(jcheck(o, "image", &why), "fail") && strstr(why, "HdrS");
+	ok(c, "check --kernel non-kernel file: exit 5 (%s)", why);
+	json_object_put(o);
+	why = "";
+	snprintf(a, sizeof(a), "--kernel %s --append 'console=ttyS0 kho=on'", path("all.img"));
+	o = check_json(a, &rc);
+	c = o && rc == 5 && !strcmp(jcheck(o, "new-cmdline", &why), "fail") && strstr(why, "lacks liveupdate=on") &&
+	    !strstr(why, "lacks kho=on");
+	ok(c, "check --kernel with a command line without liveupdate=on: exit 5 (%s)", why);
+	json_object_put(o);
+	why = "";
+
+	snprintf(a, sizeof(a), "check --kernel %s --append 'kho=on'", path("trunc.img"));
+	rc = tool(a, out, sizeof(out));
+	ok(rc == 5 && strstr(out, "FAIL   image") && strstr(out, "truncated") && strstr(out, "FAIL   new-cmdline"),
+	   "check --kernel text output: both failures listed, exit 5");
+	ok(tool("check --append 'kho=on'", out, sizeof(out)) == 2, "check --append without --kernel: usage, exit 2");
+
+	/* update refuses before it needs root or the agent (none runs: 3 would mean it went on) */
+	snprintf(a, sizeof(a), "update --kernel %s --append 'kho=on liveupdate=on'", path("trunc.img"));
+	rc = tool(a, out, sizeof(out));
+	ok(rc == 5 && strstr(out, "kernel image refused") && strstr(out, "truncated") && strstr(out, "nothing was changed"),
+	   "update --kernel truncated image: exit 5 before the agent (%s)", out);
+	snprintf(a, sizeof(a), "--json update --kernel %s --append 'kho=on liveupdate=on'", path("text.img"));
+	rc = tool(a, out, sizeof(out));
+	ok(rc == 5 && strstr(out, "\"exit\":5") && strstr(out, "\"name\":\"ENOEXEC\"") && strstr(out, "HdrS"),
+	   "update --json non-kernel file: exit 5, ENOEXEC (%s)", out);
+	snprintf(a, sizeof(a), "update --kernel %s --append 'kho=on'", path("all.img"));
+	rc = tool(a, out, sizeof(out));
+	ok(rc == 5 && strstr(out, "liveupdate=on"), "update with a command line without liveupdate=on: exit 5");
+}
+
+/* ---- the agent's decision (fake backend) -------------------------------- */
+
+static int dry_run(const char *kernel, char *err, size_t len)
+{
+	hl_client *c;
+	char req[1024];
+	int rc;
+
+	if (hl_connect(h_sock, &c) < 0)
+		return -ECONNREFUSED;
+	snprintf(req, sizeof(req), "{\"op\":\"update\",\"kernel\":\"%s\",\"cmdline\":\"kho=on liveupdate=on\","
+		 "\"timeout_ms\":2000,\"dry_run\":true}", kernel);
+	rc = hl_call_json(c, req, -1, NULL, NULL);
+	snprintf(err, len, "%s", hl_last_error(c));
+	hl_disconnect(c);
+	return rc;
+}
+
+static int preserve(hl_client *c, const char *sess, uint64_t token, bool hugetlb, const char *content)
+{
+	int fd, rc;
+
+	if (hugetlb) {
+		fd = memfd_create("hl-test-huge", MFD_HUGETLB | MFD_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	} else {
+		fd = h_make_memfd(content);
+	}
+	rc = hl_preserve_fd(c, sess, token, fd, hugetlb ? "huge" : "shm");
+	close(fd);
+	return rc;
+}
+
+static void t_agent(void)
+{
+	char err[1024], out[4096], a[512];
+	char nohuge[256], all[256];
+	struct json_object *st;
+	hl_client *c;
+	int rc, fd;
+
+	/* path() returns one static buffer: copies */
+	snprintf(nohuge, sizeof(nohuge), "%s", path("nohuge-agent.img"));
+	snprintf(all, sizeof(all), "%s", path("all-agent.img"));
+	kimg_write(nohuge, "xz", kimg_no_hugetlb, 0);
+	kimg_write(all, "gzip", kimg_all, 0);
+
+	/* shmem only, into a kernel without the hugetlb handler: allowed and carried */
+	h_fake_hugetlb = true;
+	h_fresh_kernel();
+	if (!ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "agent up on the fake backend"))
+		return;
+	ok(hl_create_session(c, "shm") == 0 && preserve(c, "shm", 1, false, "shm-content-1") == 0,
+	   "a shmem memfd preserved");
+	rc = dry_run(nohuge, err, sizeof(err));
+	ok(rc == 0, "shmem only -> image without the hugetlb handler: allowed (dry run, %d %s)", rc, err);
+	st = h_status();
+	ok(st && hl_jint(st, "outgoing_files", -1) == 1 && hl_jint(st, "outgoing_hugetlb_files", -1) == 0,
+	   "status counts 1 outgoing file, 0 hugetlb");
+	json_object_put(st);
+	snprintf(a, sizeof(a), "--json check --kernel %s --append 'kho=on liveupdate=on'", nohuge);
+	tool(a, out, sizeof(out));
+	ok(strstr(out, "\"image_failures\":0") || strstr(out, "\"image_failures\": 0"),
+	   "check --kernel agrees: no image failure with shmem only");
+
+	/* add a hugetlb file: the same image is now refused, naming the format */
+	rc = preserve(c, "shm", 2, true, NULL);
+	if (rc == -EINVAL || rc == -ENOENT || rc == -ENOSYS) {
+		diag("SKIP hugetlb part: memfd_create(MFD_HUGETLB) failed on this host (%s)", strerror(-rc));
+		hl_disconnect(c);
+		return;
+	}
+	ok(rc == 0, "a hugetlb memfd preserved in the same session (%d %s)", rc, hl_last_error(c));
+	rc = h_update(nohuge, 2000, err, sizeof(err));
+	ok(rc == -EOPNOTSUPP && strstr(err, nohuge) && strstr(err, "\"hugetlb-memfd-v1\" (hugetlb file handler)") &&
+	   strstr(err, "\"hugetlb-pool-v1\"") && strstr(err, "1 hugetlb file(s) in 1 session(s)") &&
+	   strstr(err, "CONFIG_LIVEUPDATE_HUGETLB") && strstr(err, "nothing was loaded or frozen"),
+	   "hugetlb session -> image without the handler: EOPNOTSUPP naming image and format (%s)", err);
+	ok(strstr(h_fake_dump(), "loaded 0") != NULL, "nothing loaded after the refusal");
+	ok(h_log_has("update 2: preflight: inspecting") && !h_log_has("update 2: (load|barrier|kexec)"),
+	   "refused in preflight: no load, no barrier (nothing frozen)");
+	st = h_status();
+	ok(st && hl_jint(st, "outgoing_sessions", -1) == 1 && hl_jint(st, "outgoing_hugetlb_files", -1) == 1,
+	   "sessions unchanged after the refusal");
+	{
+		struct json_object *lu = NULL;
+
+		ok(st && json_object_object_get_ex(st, "last_update", &lu) && !strcmp(hl_jstr(lu, "result"), "cancelled") &&
+		   strstr(hl_jstr(lu, "message"), "hugetlb-memfd-v1"), "last_update records the refusal");
+	}
+	json_object_put(st);
+	snprintf(a, sizeof(a), "update --kernel %s --append 'kho=on liveupdate=on'", nohuge);
+	rc = tool(a, out, sizeof(out));
+	ok(rc == 5 && strstr(out, "hugetlb-memfd-v1"), "hugelivectl update into it: exit 5 naming the format");
+	snprintf(a, sizeof(a), "--json check --kernel %s --append 'kho=on liveupdate=on'", nohuge);
+	rc = tool(a, out, sizeof(out));
+	ok(rc == 5 && strstr(out, "needed by 1 hugetlb file(s) preserved by the agent"),
+	   "check --kernel asks the agent: exit 5, hugetlb needed");
+
+	/* a later good update carries everything */
+	rc = h_update(all, 2000, err, sizeof(err));
+	ok(rc == 0, "update into an image with every format: done (%d %s)", rc, err);
+	hl_disconnect(c);
+	if (!ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "agent up in the new 'kernel'"))
+		return;
+	fd = -1;
+	ok(hl_retrieve_fd_self(c, "shm", 1, &fd) == 0 && h_memfd_has(fd, "shm-content-1"), "shmem memfd carried");
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+	ok(hl_retrieve_fd_self(c, "shm", 2, &fd) == 0 && hl_fd_is_hugetlb(fd), "hugetlb memfd carried");
+	if (fd >= 0)
+		close(fd);
+	hl_disconnect(c);
+}
+
+/* ---- optionally a real cached image ------------------------------------ */
+
+static void t_real(void)
+{
+	const char *pat = getenv("HUGELIVE_TEST_IMAGES");
+	struct hl_kimage k;
+	char err[512];
+	glob_t g;
+	bool c;
+
+	if (!pat)
+		pat = "/root/.cache/hugelive/images/*/bzImage";
+	if (glob(pat, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+		diag("SKIP real image: none matches %s (not counted)", pat);
+		return;
+	}
+	c = hl_kimage_inspect(g.gl_pathv[0], 0, &k, err, sizeof(err)) == 0 && all_found(&k);
+
+	ok(c, "real image %s: %s payload, %llu bytes, every format of the series found (%s)", g.gl_pathv[0],
+	   k.compression ? k.compression : "?", (unsigned long long)k.out_len, err);
+	globfree(&g);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || h_init(argv[1], "kimage") < 0) {
+		fprintf(stderr, "usage: test_kimage BINDIR\n");
+		return 2;
+	}
+	t_parse();
+	t_tool();
+	if (geteuid() == 0)
+		t_agent();
+	else
+		diag("SKIP agent part: needs root (not counted)");
+	t_real();
+	h_stop_all();
+	ok(h_logs_clean(), "no sanitizer report in the logs");
+	h_cleanup();
+	return tap_done();
+}
