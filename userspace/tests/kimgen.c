@@ -10,7 +10,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-const char *const kimg_all[] = { "kho-v4", "luo-v5", "memfd-v2", "hugetlb-memfd-v1", "hugetlb-pool-v1", NULL };
+const char *const kimg_all[] = { "kho-v4", "luo-v5", "memfd-v2", "hugetlb-memfd-v1", "hugetlb-pool-v2", NULL };
 const char *const kimg_no_hugetlb[] = { "kho-v4", "luo-v5", "memfd-v2", NULL };
 
 static void put16(unsigned char *p, unsigned v)

@@ -72,14 +72,14 @@ static void t_parse(void)
 		p = path("nohuge.img");
 		rc = kimg_write(p, comps[i], kimg_no_hugetlb, 0) ? -999 : hl_kimage_inspect(p, 0, &k, err, sizeof(err));
 		ok(rc == 0 && found(&k, "kho-v4") == 1 && found(&k, "memfd-v2") == 1 &&
-		   found(&k, "hugetlb-memfd-v1") == 0 && found(&k, "hugetlb-pool-v1") == 0,
+		   found(&k, "hugetlb-memfd-v1") == 0 && found(&k, "hugetlb-pool-v2") == 0,
 		   "%s image without the hugetlb handler: parsed, hugetlb formats absent", comps[i]);
 	}
 	rc = hl_kimage_inspect(path("nohuge.img"), 0, &k, err, sizeof(err));
 	ok(rc == 0 && hl_kimage_missing(&k, hl_needs_of(0), miss, sizeof(miss), &fix) == 0 && !fix,
 	   "no hugetlb file preserved: nothing missing");
 	ok(hl_kimage_missing(&k, hl_needs_of(3), miss, sizeof(miss), &fix) == 2 &&
-	   strstr(miss, "\"hugetlb-memfd-v1\" (hugetlb file handler)") && strstr(miss, "\"hugetlb-pool-v1\"") &&
+	   strstr(miss, "\"hugetlb-memfd-v1\" (hugetlb file handler)") && strstr(miss, "\"hugetlb-pool-v2\"") &&
 	   fix && strstr(fix, "CONFIG_LIVEUPDATE_HUGETLB"),
 	   "hugetlb files preserved: both hugetlb formats missing, named, with the fix (%s)", miss);
 
@@ -353,7 +353,7 @@ static void t_agent(void)
 	ok(rc == 0, "a hugetlb memfd preserved in the same session (%d %s)", rc, hl_last_error(c));
 	rc = h_update(nohuge, 2000, err, sizeof(err));
 	ok(rc == -EOPNOTSUPP && strstr(err, nohuge) && strstr(err, "\"hugetlb-memfd-v1\" (hugetlb file handler)") &&
-	   strstr(err, "\"hugetlb-pool-v1\"") && strstr(err, "1 hugetlb file(s) in 1 session(s)") &&
+	   strstr(err, "\"hugetlb-pool-v2\"") && strstr(err, "1 hugetlb file(s) in 1 session(s)") &&
 	   strstr(err, "CONFIG_LIVEUPDATE_HUGETLB") && strstr(err, "nothing was loaded or frozen"),
 	   "hugetlb session -> image without the handler: EOPNOTSUPP naming image and format (%s)", err);
 	ok(strstr(h_fake_dump(), "loaded 0") != NULL, "nothing loaded after the refusal");

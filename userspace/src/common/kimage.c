@@ -31,7 +31,7 @@ const struct hl_format hl_formats[] = {
 	  "boot a kernel with CONFIG_LIVEUPDATE_MEMFD of the same memfd version" },
 	{ "hugetlb-memfd-v1", "hugetlb file handler", HL_NEED_HUGETLB,
 	  "boot a kernel with CONFIG_LIVEUPDATE_HUGETLB, or finish the sessions holding hugetlb files" },
-	{ "hugetlb-pool-v1", "hugetlb pool format", HL_NEED_HUGETLB,
+	{ "hugetlb-pool-v2", "hugetlb pool format", HL_NEED_HUGETLB,
 	  "boot a kernel with CONFIG_LIVEUPDATE_HUGETLB, or finish the sessions holding hugetlb files" },
 };
 const size_t hl_nformats = sizeof(hl_formats) / sizeof(hl_formats[0]);
