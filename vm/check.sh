@@ -55,6 +55,21 @@ fi
 # ---- kernel and initramfs ----
 KERNEL=$(scripts/build-kernel.sh "$FLAVOUR") || { verdict 1 "build the $FLAVOUR kernel"; echo "$passed passed, $failed failed"; exit 1; }
 export HUGELIVE_KERNEL=$KERNEL
+# The preflight of hugelivectl must find every format of this series in the
+# kernel just built (a renamed compatible string would otherwise make every
+# hugetlb update refuse).
+if [ $MODE = all ] && [ -x userspace/build/bin/hugelivectl ]; then
+	out=$(userspace/build/bin/hugelivectl check --kernel "$KERNEL" --json 2>&1 | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+rows = [c for c in d["checks"] if c["check"].startswith("image")]
+for c in rows:
+    print(c["check"], c["status"], c.get("reason", ""))
+sys.exit(0 if len(rows) >= 6 and all(c["status"] == "pass" for c in rows) else 1)
+' 2>&1); rc=$?
+	indent <<<"$out"
+	verdict $rc "host: hugelivectl check --kernel finds every format of the series in the $FLAVOUR kernel"
+fi
 run() { vm/run-scenario.sh "$@"; }
 
 if [ $MODE = one ]; then

@@ -6,7 +6,8 @@
  * kho=on liveupdate=on, and the agent's decision on the fake backend: a
  * hugetlb session into a kernel without the hugetlb handler is refused
  * naming the format, nothing changed; a shmem-only one is allowed and
- * carried. Optionally one cached real image (visible # SKIP if absent).
+ * carried. Optionally real images named by $HUGELIVE_TEST_IMAGES (visible
+ * SKIP without it).
  * usage: test_kimage BINDIR   (root)
  */
 #include "tap.h"
@@ -404,8 +405,15 @@ static void t_real(void)
 	glob_t g;
 	bool c;
 
-	if (!pat)
-		pat = "/root/.cache/hugelive/images/*/bzImage";
+	/*
+	 * Only an image of the series under test proves anything: cached
+	 * images of older series lack its newer formats. vm/check.sh runs the
+	 * same inspection on the kernel it has just built.
+	 */
+	if (!pat) {
+		diag("SKIP real image: HUGELIVE_TEST_IMAGES not set (not counted)");
+		return;
+	}
 	if (glob(pat, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
 		diag("SKIP real image: none matches %s (not counted)", pat);
 		return;
