@@ -189,9 +189,5 @@ static void gen1(void)
 
 int main(void)
 {
-	if (hl_gen() == 0)
-		gen0();
-	else
-		gen1();
-	return hl_exit();
+	return hl_run_gens(gen0, gen1);
 }

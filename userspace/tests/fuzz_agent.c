@@ -256,40 +256,6 @@ static int random_fd(void)
 	}
 }
 
-static int raw_connect(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h_sock);
-	if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(s);
-		return -1;
-	}
-	return s;
-}
-
-/* Send with two fds attached (a protocol violation). */
-static void send_two_fds(int s, const char *m, size_t len)
-{
-	int fds[2] = { h_make_memfd("a"), open("/dev/null", O_RDONLY | O_CLOEXEC) };
-	struct iovec iov = { .iov_base = (void *)m, .iov_len = len };
-	union {
-		char b[CMSG_SPACE(2 * sizeof(int))];
-		struct cmsghdr a;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-	sendmsg(s, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	close(fds[0]);
-	close(fds[1]);
-}
-
 static unsigned long n_replies, n_ok;
 
 /* Read what is there; answer prepare events at random. Returns -1 on EOF. */
@@ -343,7 +309,7 @@ static void worker(bool root, uint64_t seed, int64_t deadline, int wfd)
 		if (conns[k] < 0 || !pick(30)) {
 			if (conns[k] >= 0)
 				close(conns[k]);
-			conns[k] = raw_connect();
+			conns[k] = h_raw_connect(SOCK_NONBLOCK);
 			if (conns[k] < 0) {
 				usleep(20000);
 				continue;
@@ -364,7 +330,11 @@ static void worker(bool root, uint64_t seed, int64_t deadline, int wfd)
 				free(b);
 			}
 		} else if (!pick(40)) {
-			send_two_fds(conns[k], buf, len);
+			int fds[2] = { h_make_memfd("a"), open("/dev/null", O_RDONLY | O_CLOEXEC) };
+
+			h_send_two_fds(conns[k], buf, len, fds, MSG_DONTWAIT | MSG_NOSIGNAL);
+			close(fds[0]);
+			close(fds[1]);
 		} else {
 			if (!pick(3)) {
 				fd = random_fd();
@@ -395,7 +365,7 @@ static pid_t start_worker(bool root, uint64_t seed, int64_t deadline, int wfd)
 	pid_t p = fork();
 
 	if (p == 0) {
-		if (!root && (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0))
+		if (!root && h_become(NOBODY) < 0)
 			_exit(99);
 		worker(root, seed, deadline, wfd);
 	}
@@ -461,19 +431,12 @@ int main(int argc, char **argv)
 	int64_t deadline, pid0, worst = 0;
 	char *before, *after;
 	unsigned long tot[5] = { 0, 0, 0, 0, 0 };
+	int init = h_main_init(argc, argv, "fuzz_agent", "fuzz");
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: fuzz_agent BINDIR\n");
-		return 2;
-	}
-	if (getuid() != 0) {
-		printf("1..0 # SKIP needs root (setuid children)\n0 passed, 0 failed\n");
-		return 0;
-	}
+	if (init >= 0)
+		return init;
 	if (seconds <= 0)
 		seconds = 60;
-	if (h_init(argv[1], "fuzz") < 0)
-		return 1;
 	diag("seed %llu, %d s, %d workers as root and %d as uid %d", (unsigned long long)seed, seconds,
 	     WORKERS_PER_UID, WORKERS_PER_UID, NOBODY);
 	h_fresh_kernel();
@@ -564,14 +527,6 @@ int main(int argc, char **argv)
 		free(after);
 	}
 	free(before);
-	h_stop_all();
-	usleep(100000);
-	ok(h_logs_clean(), "no sanitizer reports in the agent / fakeluo / tool logs (%s)", h_dir);
-	{
-		int rc = tap_done();
-
-		if (!rc)
-			h_cleanup();
-		return rc;
-	}
+	ok(h_finish(), "no sanitizer reports in the agent / fakeluo / tool logs (%s)", h_dir);
+	return h_exit(tap_done());
 }

@@ -30,13 +30,23 @@ static char kernel_path[128];
 
 int h_init(const char *bindir, const char *tag)
 {
-	struct rlimit rl = { 8192, 8192 };
+	struct rlimit rl;
 
 	h_bindir = realpath(bindir, NULL);
 	if (!h_bindir)
 		return -1;
-	/* the fake kernel keeps every preserved file open */
-	setrlimit(RLIMIT_NOFILE, &rl);
+	/*
+	 * The fake kernel keeps every preserved file open: at least 8192 fds.
+	 * Only ever raise: a lowered hard limit cannot be raised again without
+	 * CAP_SYS_RESOURCE, and test_agent checks that the agent raises its own
+	 * soft limit to >= 16384 from the hard limit it inherits.
+	 */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 8192) {
+		rl.rlim_cur = 8192;
+		if (rl.rlim_max < 8192)
+			rl.rlim_max = 8192;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	snprintf(h_dir, sizeof(h_dir), "/tmp/hugelive-%s.XXXXXX", tag);
 	if (!mkdtemp(h_dir))
 		return -1;
@@ -55,6 +65,33 @@ int h_init(const char *bindir, const char *tag)
 	signal(SIGPIPE, SIG_IGN);
 	diag("work dir %s", h_dir);
 	return 0;
+}
+
+int h_main_init(int argc, char **argv, const char *name, const char *tag)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s BINDIR\n", name);
+		return 2;
+	}
+	if (getuid() != 0) {
+		printf("1..0 # SKIP needs root (setuid children)\n0 passed, 0 failed\n");
+		return 0;
+	}
+	return h_init(argv[1], tag) < 0 ? 1 : -1;
+}
+
+bool h_finish(void)
+{
+	h_stop_all();
+	usleep(100000);
+	return h_logs_clean();
+}
+
+int h_exit(int tap_rc)
+{
+	if (!tap_rc)
+		h_cleanup();
+	return tap_rc;
 }
 
 const char *h_kernel(void)
@@ -94,11 +131,23 @@ static bool is_zombie(pid_t pid)
 	return z;
 }
 
+int h_safe_kill(pid_t pid, int sig)
+{
+	if (pid <= 1) {
+		errno = ESRCH;
+		return -1;
+	}
+	return kill(pid, sig);
+}
+
+/* pid <= 1 is never "gone": it names no process this harness started. */
 bool h_wait_gone(pid_t pid, int ms)
 {
+	if (pid <= 1)
+		return false;
 	for (int i = 0; i < ms / 10; i++) {
 		waitpid(pid, NULL, WNOHANG);
-		if ((kill(pid, 0) < 0 && errno == ESRCH) || is_zombie(pid))
+		if ((h_safe_kill(pid, 0) < 0 && errno == ESRCH) || is_zombie(pid))
 			return true;
 		usleep(10000);
 	}
@@ -120,7 +169,7 @@ static void kill_keepers(void)
 		snprintf(path, sizeof(path), "/proc/%d/cmdline", kp);
 		cl = hl_read_file(path, 4096, &n);
 		if (cl && n > 20 && memmem(cl, n, "--keeper", 9) && memmem(cl, n, h_keeper, strlen(h_keeper))) {
-			kill(kp, SIGKILL);
+			h_safe_kill(kp, SIGKILL);
 			h_wait_gone(kp, 2000);
 		}
 		free(cl);
@@ -133,13 +182,11 @@ void h_stop_all(void)
 {
 	int64_t pid = h_agent_pid();
 
-	if (pid > 0) {
-		kill((pid_t)pid, SIGTERM);
+	if (h_safe_kill((pid_t)pid, SIGTERM) == 0)
 		h_wait_gone((pid_t)pid, 5000);
-	}
 	kill_keepers();
-	if (fake_pid > 0) {
-		kill(fake_pid, SIGTERM);
+	if (fake_pid > 1) {
+		h_safe_kill(fake_pid, SIGTERM);
 		waitpid(fake_pid, NULL, 0);
 		fake_pid = -1;
 	}
@@ -163,13 +210,19 @@ void h_fresh_kernel(void)
 		usleep(10000);
 }
 
-int h_agent_start(const char *extra)
+int h_agent_start_pre(const char *pre, const char *extra)
 {
 	char cmd[1024];
 
-	snprintf(cmd, sizeof(cmd), "%s/hugelived --fake-luo %s --socket %s --keeper-socket %s --fd-store keeper "
-		 "--daemonize -v %s 2>>%s", h_bindir, h_luo, h_sock, h_keeper, extra ? extra : "", h_alog);
+	snprintf(cmd, sizeof(cmd), "%s %s/hugelived --fake-luo %s --socket %s --keeper-socket %s --fd-store keeper "
+		 "--daemonize -v %s 2>>%s", pre ? pre : "", h_bindir, h_luo, h_sock, h_keeper, extra ? extra : "",
+		 h_alog);
 	return system(cmd);
+}
+
+int h_agent_start(const char *extra)
+{
+	return h_agent_start_pre(NULL, extra);
 }
 
 struct json_object *h_status(void)
@@ -200,7 +253,19 @@ bool h_kill9_agent(void)
 {
 	int64_t pid = h_agent_pid();
 
-	return pid > 0 && kill((pid_t)pid, SIGKILL) == 0 && h_wait_gone((pid_t)pid, 3000);
+	return h_safe_kill((pid_t)pid, SIGKILL) == 0 && h_wait_gone((pid_t)pid, 3000);
+}
+
+bool h_stop_agent(void)
+{
+	int64_t pid = -1;
+
+	for (int i = 0; i < 20 && pid <= 1; i++) {
+		pid = h_agent_pid();
+		if (pid <= 1)
+			usleep(100 * 1000);
+	}
+	return h_safe_kill((pid_t)pid, SIGTERM) == 0 && h_wait_gone((pid_t)pid, 5000);
 }
 
 const char *h_fake_dump(void)
@@ -220,18 +285,98 @@ const char *h_fake_dump(void)
 	return buf;
 }
 
-int h_as_nobody(int (*fn)(void))
+int h_become(uid_t uid)
+{
+	return setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0 ? -1 : 0;
+}
+
+int h_as_uid(uid_t uid, int (*fn)(void))
 {
 	pid_t p = fork();
 	int st;
 
 	if (p == 0) {
-		if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+		if (h_become(uid) < 0)
 			_exit(99);
 		_exit(fn());
 	}
 	waitpid(p, &st, 0);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 98;
+}
+
+int h_as_nobody(int (*fn)(void))
+{
+	return h_as_uid(NOBODY, fn);
+}
+
+int h_raw_connect(int flags)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | flags, 0);
+	struct timeval tv = { .tv_sec = 5 };
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h_sock);
+	if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(s);
+		return -1;
+	}
+	if (s >= 0)
+		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return s;
+}
+
+ssize_t h_send_two_fds(int s, const char *m, size_t len, const int fds[2], int flags)
+{
+	struct iovec iov = { .iov_base = (void *)m, .iov_len = len };
+	union {
+		char b[CMSG_SPACE(2 * sizeof(int))];
+		struct cmsghdr a;
+	} u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, 2 * sizeof(int));
+	return sendmsg(s, &mh, flags);
+}
+
+int h_raw_reply_msg(int s, char *msg, size_t len)
+{
+	char buf[4096];
+	int fd, code;
+	bool tr;
+	ssize_t n = hl_recv_packet(s, buf, sizeof(buf) - 1, &fd, NULL, &tr, false);
+	struct json_object *o, *e;
+
+	if (msg)
+		msg[0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	o = hl_json_parse(buf, (size_t)n);
+	if (!o)
+		return -2;
+	code = hl_jbool(o, "ok", false) ? 0 :
+	       json_object_object_get_ex(o, "error", &e) ? (int)hl_jint(e, "code", -3) : -3;
+	if (msg && code > 0 && json_object_object_get_ex(o, "error", &e))
+		snprintf(msg, len, "%s", hl_jstr(e, "message") ? hl_jstr(e, "message") : "");
+	json_object_put(o);
+	return code;
+}
+
+int h_raw_reply(int s)
+{
+	return h_raw_reply_msg(s, NULL, 0);
+}
+
+bool h_is_eof(int s)
+{
+	char b[16];
+
+	return recv(s, b, sizeof(b), 0) == 0;
 }
 
 int h_tool(const char *args)

@@ -4,6 +4,7 @@
  * driven through libhugelive, raw sockets and hugelivectl.
  * usage: test_agent BINDIR   (must run as root: uses setuid children)
  */
+#include "harness.h"
 #include "tap.h"
 #include "kimgen.h"
 #include "hugelive.h"
@@ -33,261 +34,6 @@
 #include <poll.h>
 #include <unistd.h>
 
-#define NOBODY 65534
-
-static char dir[32], luo[96], sock[96], keeper[96], alog[96];
-static const char *bindir;
-static pid_t fake_pid = -1;
-
-static pid_t spawn(char *const argv[], const char *logfile)
-{
-	pid_t p = fork();
-
-	if (p == 0) {
-		if (logfile) {
-			int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-			dup2(fd, 2);
-			dup2(fd, 1);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return p;
-}
-
-static void start_fake(void)
-{
-	char bin[256], flog[160];
-
-	snprintf(bin, sizeof(bin), "%s/hugelive-fakeluo", bindir);
-	snprintf(flog, sizeof(flog), "%s/fakeluo.log", dir);
-	char *argv[] = { bin, "--socket", luo, NULL };
-
-	fake_pid = spawn(argv, flog);
-	for (int i = 0; i < 200 && access(luo, F_OK); i++)
-		usleep(10000);
-}
-
-/* Start the agent (daemonized; returns once its socket is ready) after shell commands pre. */
-static int start_agent_pre(const char *pre, const char *extra)
-{
-	char cmd[1024];
-
-	snprintf(cmd, sizeof(cmd), "%s %s/hugelived --fake-luo %s --socket %s --keeper-socket %s --fd-store keeper "
-		 "--daemonize -v %s 2>>%s", pre ? pre : "", bindir, luo, sock, keeper, extra ? extra : "", alog);
-	return system(cmd);
-}
-
-static int start_agent(const char *extra)
-{
-	return start_agent_pre(NULL, extra);
-}
-
-static int tool(const char *args)
-{
-	char cmd[2048];
-	int st;
-
-	snprintf(cmd, sizeof(cmd), "HUGELIVE_SOCKET=%s %s/hugelivectl %s >>%s/tool.log 2>&1", sock, bindir, args, dir);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *fake_dump(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	static char buf[65536];
-	int s = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-	ssize_t n;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", luo);
-	buf[0] = '\0';
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 && send(s, "DUMP", 4, 0) == 4) {
-		n = recv(s, buf, sizeof(buf) - 1, 0);
-		buf[n > 0 ? n : 0] = '\0';
-	}
-	close(s);
-	return buf;
-}
-
-static int raw_connect(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	struct timeval tv = { .tv_sec = 5 };
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(s);
-		return -1;
-	}
-	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return s;
-}
-
-/* Receive one reply; returns error code (0 ok), -1 on EOF/none. */
-static int raw_reply(int s)
-{
-	char buf[4096];
-	int fd;
-	bool tr;
-	ssize_t n = hl_recv_packet(s, buf, sizeof(buf) - 1, &fd, NULL, &tr, false);
-	struct json_object *o, *e;
-	int code;
-
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return -1;
-	o = hl_json_parse(buf, (size_t)n);
-	if (!o)
-		return -2;
-	code = hl_jbool(o, "ok", false) ? 0 :
-	       json_object_object_get_ex(o, "error", &e) ? (int)hl_jint(e, "code", -3) : -3;
-	json_object_put(o);
-	return code;
-}
-
-static bool is_eof(int s)
-{
-	char b[16];
-
-	return recv(s, b, sizeof(b), 0) == 0;
-}
-
-static int64_t agent_pid(void)
-{
-	hl_client *c;
-	char *rep = NULL;
-	int64_t pid = -1;
-
-	if (hl_connect(sock, &c) < 0)
-		return -1;
-	if (hl_call_json(c, "{\"op\":\"status\"}", -1, &rep, NULL) == 0) {
-		struct json_object *o = hl_json_parse(rep, strlen(rep));
-
-		pid = hl_jint(o, "pid", -1);
-		json_object_put(o);
-	}
-	free(rep);
-	hl_disconnect(c);
-	return pid;
-}
-
-/* SIGTERM the agent (found by its status, retried for 2 s) and wait for it. */
-static bool wait_gone(pid_t pid, int ms);
-static int safe_kill(pid_t pid, int sig);
-static bool stop_agent(void)
-{
-	int64_t pid = -1;
-
-	for (int i = 0; i < 20 && pid <= 1; i++) {
-		pid = agent_pid();
-		if (pid <= 1)
-			usleep(100 * 1000);
-	}
-	return pid > 1 && safe_kill((pid_t)pid, SIGTERM) == 0 && wait_gone((pid_t)pid, 5000);
-}
-
-static struct json_object *status(void)
-{
-	hl_client *c;
-	char *rep = NULL;
-	struct json_object *o = NULL;
-
-	if (hl_connect(sock, &c) < 0)
-		return NULL;
-	if (hl_call_json(c, "{\"op\":\"status\"}", -1, &rep, NULL) == 0)
-		o = hl_json_parse(rep, strlen(rep));
-	free(rep);
-	hl_disconnect(c);
-	return o;
-}
-
-/* Never signal pid <= 1: kill(-1, ...) would hit every process on the host. */
-static int safe_kill(pid_t pid, int sig)
-{
-	if (pid <= 1) {
-		errno = ESRCH;
-		return -1;
-	}
-	return kill(pid, sig);
-}
-
-static bool wait_gone(pid_t pid, int ms)
-{
-	for (int i = 0; i < ms / 10; i++) {
-		if (safe_kill(pid, 0) < 0 && errno == ESRCH)
-			return true;
-		usleep(10000);
-	}
-	return false;
-}
-
-static int make_memfd(const char *content)
-{
-	int fd = memfd_create("t", MFD_CLOEXEC);
-
-	if (ftruncate(fd, 4096) < 0 || pwrite(fd, content, strlen(content), 0) < 0)
-		return -1;
-	return fd;
-}
-
-static bool memfd_has(int fd, const char *content)
-{
-	char buf[256] = "";
-
-	if (pread(fd, buf, strlen(content), 0) < 0)
-		return false;
-	return !memcmp(buf, content, strlen(content));
-}
-
-/* Run fn in a child with uid/gid uid; returns the child's exit status. */
-static int as_uid(uid_t uid, int (*fn)(void))
-{
-	pid_t p = fork();
-	int st;
-
-	if (p == 0) {
-		if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
-			_exit(99);
-		_exit(fn());
-	}
-	waitpid(p, &st, 0);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 98;
-}
-
-static int as_nobody(int (*fn)(void))
-{
-	return as_uid(NOBODY, fn);
-}
-
-/* Receive one reply: its error code (0 ok, -1 EOF) and message. */
-static int raw_reply_msg(int s, char *msg, size_t len)
-{
-	char buf[4096];
-	int fd, code;
-	bool tr;
-	ssize_t n = hl_recv_packet(s, buf, sizeof(buf) - 1, &fd, NULL, &tr, false);
-	struct json_object *o, *e;
-
-	msg[0] = '\0';
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return -1;
-	o = hl_json_parse(buf, (size_t)n);
-	if (!o)
-		return -2;
-	code = hl_jbool(o, "ok", false) ? 0 :
-	       json_object_object_get_ex(o, "error", &e) ? (int)hl_jint(e, "code", -3) : -3;
-	if (code > 0 && json_object_object_get_ex(o, "error", &e))
-		snprintf(msg, len, "%s", hl_jstr(e, "message") ? hl_jstr(e, "message") : "");
-	json_object_put(o);
-	return code;
-}
-
 static const char status_req[] = "{\"v\":1,\"id\":1,\"op\":\"status\"}";
 
 
@@ -310,7 +56,7 @@ static pid_t nobody_hold(int (*fn)(void *), void *arg, int *release, int *result
 
 		close(up[0]);
 		close(down[1]);
-		if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+		if (h_become(NOBODY) < 0)
 			_exit(99);
 		ch = (char)fn(arg);
 		if (write(up[1], &ch, 1) != 1)
@@ -339,7 +85,7 @@ static void nobody_release(pid_t p, int release)
 static int64_t status_ms(void)
 {
 	int64_t t0 = hl_now_ms();
-	struct json_object *s = status();
+	struct json_object *s = h_status();
 
 	json_object_put(s);
 	return s ? hl_now_ms() - t0 : -1;
@@ -387,7 +133,7 @@ static int nobody_linger_attack(void *arg)
 	if (!strcmp(op, "preserve")) {
 		hl_client *c;
 
-		if (hl_connect(sock, &c) < 0)
+		if (hl_connect(h_sock, &c) < 0)
 			return 2;
 		hl_create_session(c, "lingertest");
 		hl_disconnect(c);
@@ -395,7 +141,7 @@ static int nobody_linger_attack(void *arg)
 	} else {
 		n = snprintf(m, sizeof(m), "{\"v\":1,\"id\":1,\"op\":\"status\"}");
 	}
-	a = raw_connect();
+	a = h_raw_connect(0);
 	if (a < 0 || hl_send_packet(a, m, (size_t)n, s, false) < 0)
 		return 3;
 	close(s); /* the agent holds the last reference now */
@@ -406,11 +152,11 @@ static int nobody_linger_attack(void *arg)
 
 static int nobody_bad_fds(void *arg)
 {
-	int *root_mfd = arg, bad = 0, p[2], ro, mine = make_memfd("mine");
+	int *root_mfd = arg, bad = 0, p[2], ro, mine = h_make_memfd("mine");
 	hl_client *c;
 	char path[64];
 
-	if (hl_connect(sock, &c) < 0)
+	if (hl_connect(h_sock, &c) < 0)
 		return 90;
 	if (hl_create_session(c, "fdcheck") != 0)
 		bad |= 1;
@@ -434,7 +180,7 @@ static int nobody_bad_fds(void *arg)
 static void t_passed_fds(void)
 {
 	static const char *const ops[] = { "status", "preserve" };
-	int rel, res, rmfd = make_memfd("root-owned");
+	int rel, res, rmfd = h_make_memfd("root-owned");
 	pid_t p;
 
 	for (size_t i = 0; i < HL_ARRAY_SIZE(ops); i++) {
@@ -456,7 +202,7 @@ static void t_passed_fds(void)
 	{
 		hl_client *c;
 
-		ok(hl_connect(sock, &c) == 0 && hl_call_json(c, "{\"op\":\"destroy\",\"session\":\"lingertest\",\"uid\":65534}",
+		ok(hl_connect(h_sock, &c) == 0 && hl_call_json(c, "{\"op\":\"destroy\",\"session\":\"lingertest\",\"uid\":65534}",
 							    -1, NULL, NULL) == 0, "cleanup of uid %d's session", NOBODY);
 		hl_disconnect(c);
 	}
@@ -472,7 +218,7 @@ static int nobody_flood(void *arg)
 
 	(void)arg;
 	for (size_t i = 0; i < HL_ARRAY_SIZE(conns); i++)
-		conns[i] = raw_connect();
+		conns[i] = h_raw_connect(0);
 	usleep(300 * 1000);
 	for (size_t i = 0; i < HL_ARRAY_SIZE(conns); i++) {
 		struct pollfd pf = { .fd = conns[i], .events = POLLIN };
@@ -482,14 +228,14 @@ static int nobody_flood(void *arg)
 			continue;
 		/* refused: the error reply is waiting (nothing sent, so no reset) */
 		if (poll(&pf, 1, 0) == 1) {
-			rc = raw_reply_msg(conns[i], msg, sizeof(msg));
-			if (rc == EAGAIN && strstr(msg, "too many connections from uid 65534 (32)") && is_eof(conns[i]))
+			rc = h_raw_reply_msg(conns[i], msg, sizeof(msg));
+			if (rc == EAGAIN && strstr(msg, "too many connections from uid 65534 (32)") && h_is_eof(conns[i]))
 				refused_ok++;
 			else
 				printf("# connection %zu: reply %d (%s)\n", i, rc, msg);
 			continue;
 		}
-		if (send(conns[i], status_req, strlen(status_req), 0) > 0 && raw_reply(conns[i]) == 0)
+		if (send(conns[i], status_req, strlen(status_req), 0) > 0 && h_raw_reply(conns[i]) == 0)
 			admitted++;
 	}
 	printf("# uid %d: %d of %zu connections admitted, %d refused with EAGAIN\n", NOBODY, admitted,
@@ -500,30 +246,30 @@ static int nobody_flood(void *arg)
 
 static int other_uid_status(void)
 {
-	int s = raw_connect();
+	int s = h_raw_connect(0);
 
-	return s >= 0 && send(s, status_req, strlen(status_req), 0) > 0 && raw_reply(s) == 0 ? 0 : 1;
+	return s >= 0 && send(s, status_req, strlen(status_req), 0) > 0 && h_raw_reply(s) == 0 ? 0 : 1;
 }
 
 static int nobody_idle(void)
 {
-	int idle = raw_connect(), busy = raw_connect(), sub = raw_connect(), bad = 0;
+	int idle = h_raw_connect(0), busy = h_raw_connect(0), sub = h_raw_connect(0), bad = 0;
 	char msg[256];
 	const char *subreq = "{\"v\":1,\"id\":1,\"op\":\"subscribe\"}";
 
 	if (idle < 0 || busy < 0 || sub < 0)
 		return 90;
-	if (send(sub, subreq, strlen(subreq), 0) < 0 || raw_reply(sub) != 0)
+	if (send(sub, subreq, strlen(subreq), 0) < 0 || h_raw_reply(sub) != 0)
 		bad |= 1;
 	for (int i = 0; i < 4; i++) {
 		usleep(400 * 1000);
-		if (send(busy, status_req, strlen(status_req), 0) < 0 || raw_reply(busy) != 0)
+		if (send(busy, status_req, strlen(status_req), 0) < 0 || h_raw_reply(busy) != 0)
 			bad |= 2;
 	}
 	/* 1.6 s: past the 1 s idle timeout */
-	if (raw_reply_msg(idle, msg, sizeof(msg)) != ETIMEDOUT || !strstr(msg, "idle for 1 s") || !is_eof(idle))
+	if (h_raw_reply_msg(idle, msg, sizeof(msg)) != ETIMEDOUT || !strstr(msg, "idle for 1 s") || !h_is_eof(idle))
 		bad |= 4;
-	if (send(sub, status_req, strlen(status_req), 0) < 0 || raw_reply(sub) != 0)
+	if (send(sub, status_req, strlen(status_req), 0) < 0 || h_raw_reply(sub) != 0)
 		bad |= 8;
 	return bad;
 }
@@ -536,13 +282,13 @@ static void t_limits(void)
 
 	ok(res == 0, "uid %d: 32 connections admitted, the other 224 refused with EAGAIN \"too many connections "
 	   "from uid 65534 (32)\"", NOBODY);
-	s = status();
+	s = h_status();
 	ok(s != NULL, "root's status works while uid %d holds its connections", NOBODY);
 	json_object_put(s);
-	ok(as_uid(NOBODY - 1, other_uid_status) == 0, "another uid (%d) can still connect", NOBODY - 1);
+	ok(h_as_uid(NOBODY - 1, other_uid_status) == 0, "another uid (%d) can still connect", NOBODY - 1);
 	for (int i = 0; i < HL_ROOT_RESERVED_CLIENTS; i++) {
-		root[i] = raw_connect();
-		okc += root[i] >= 0 && send(root[i], status_req, strlen(status_req), 0) > 0 && raw_reply(root[i]) == 0;
+		root[i] = h_raw_connect(0);
+		okc += root[i] >= 0 && send(root[i], status_req, strlen(status_req), 0) > 0 && h_raw_reply(root[i]) == 0;
 	}
 	ok(okc == HL_ROOT_RESERVED_CLIENTS, "root opens %d connections at once (%d served)", HL_ROOT_RESERVED_CLIENTS, okc);
 	for (int i = 0; i < HL_ROOT_RESERVED_CLIENTS; i++)
@@ -550,20 +296,20 @@ static void t_limits(void)
 	nobody_release(p, rel);
 
 	/* idle timeout: restart the agent with a 1 s timeout */
-	ok(stop_agent(), "agent stops on SIGTERM");
-	ok(start_agent("--idle-timeout 1") == 0, "agent restarts with --idle-timeout 1");
+	ok(h_stop_agent(), "agent stops on SIGTERM");
+	ok(h_agent_start("--idle-timeout 1") == 0, "agent restarts with --idle-timeout 1");
 	{
-		int rs = raw_connect();
+		int rs = h_raw_connect(0);
 
-		res = as_nobody(nobody_idle);
+		res = h_as_nobody(nobody_idle);
 		ok(res == 0, "uid %d: idle connection dropped after 1 s with ETIMEDOUT; active and subscribed ones "
 		   "kept (mask %d)", NOBODY, res);
-		ok(rs >= 0 && send(rs, status_req, strlen(status_req), 0) > 0 && raw_reply(rs) == 0,
+		ok(rs >= 0 && send(rs, status_req, strlen(status_req), 0) > 0 && h_raw_reply(rs) == 0,
 		   "root's idle connection is kept");
 		close(rs);
 	}
-	ok(stop_agent(), "agent stops on SIGTERM");
-	ok(start_agent(NULL) == 0, "agent restarts with the default idle timeout");
+	ok(h_stop_agent(), "agent stops on SIGTERM");
+	ok(h_agent_start(NULL) == 0, "agent restarts with the default idle timeout");
 }
 
 
@@ -618,9 +364,9 @@ static void t_nofile(void)
 	long t0, t1;
 	struct rlimit low, orig;
 
-	ok(stop_agent(), "agent stops on SIGTERM");
-	ok(start_agent_pre("ulimit -Sn 64;", NULL) == 0, "agent starts with a soft open file limit of 64");
-	pid = agent_pid();
+	ok(h_stop_agent(), "agent stops on SIGTERM");
+	ok(h_agent_start_pre("ulimit -Sn 64;", NULL) == 0, "agent starts with a soft open file limit of 64");
+	pid = h_agent_pid();
 	ok(pid > 1 && nofile_soft((pid_t)pid) >= 16384, "agent raised its soft open file limit to %ld (>= 16384)",
 	   pid > 1 ? nofile_soft((pid_t)pid) : -1L);
 	if (pid <= 1)
@@ -632,7 +378,7 @@ static void t_nofile(void)
 	ok(prlimit((pid_t)pid, RLIMIT_NOFILE, &low, NULL) == 0, "agent's soft limit lowered to %lu",
 	   (unsigned long)low.rlim_cur);
 	for (size_t i = 0; i < HL_ARRAY_SIZE(c); i++)
-		if ((c[nc] = raw_connect()) >= 0)
+		if ((c[nc] = h_raw_connect(0)) >= 0)
 			nc++;
 	usleep(300 * 1000);
 	t0 = cpu_ticks((pid_t)pid);
@@ -645,13 +391,13 @@ static void t_nofile(void)
 		close(c[i]);
 	{
 		int64_t t = hl_now_ms();
-		struct json_object *s = status();
+		struct json_object *s = h_status();
 
 		ok(s != NULL && hl_now_ms() - t < 3000, "with fds again the agent accepts (%lld ms)",
 		   (long long)(hl_now_ms() - t));
 		json_object_put(s);
 	}
-	ok(stop_agent() && start_agent(NULL) == 0, "agent restarted with the default limit");
+	ok(h_stop_agent() && h_agent_start(NULL) == 0, "agent restarted with the default limit");
 }
 
 
@@ -666,14 +412,14 @@ static int nobody_big(void)
 
 	memset(label, 'L', HL_MAX_LABEL);
 	label[HL_MAX_LABEL] = '\0';
-	if (hl_connect(sock, &c) < 0)
+	if (hl_connect(h_sock, &c) < 0)
 		return 90;
 	for (int s = 0; s < 3; s++) {
 		snprintf(name, sizeof(name), "big%d", s);
 		if (hl_create_session(c, name) != 0)
 			bad |= 1;
 		for (int k = 0; k < HL_MAX_TOKENS_PER_SESSION; k++) {
-			int mfd = make_memfd("x");
+			int mfd = h_make_memfd("x");
 
 			if (hl_preserve_fd(c, name, (uint64_t)k, mfd, label) != 0)
 				bad |= 2;
@@ -700,7 +446,7 @@ static int nobody_big_cleanup(void)
 	int bad = 0;
 	char name[16];
 
-	if (hl_connect(sock, &c) < 0)
+	if (hl_connect(h_sock, &c) < 0)
 		return 90;
 	for (int s = 0; s < 3; s++) {
 		snprintf(name, sizeof(name), "big%d", s);
@@ -718,7 +464,7 @@ static int tool_out(const char *args, char *out, size_t len)
 	FILE *f;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "HUGELIVE_SOCKET=%s %s/hugelivectl %s 2>>%s/tool.log", sock, bindir, args, dir);
+	snprintf(cmd, sizeof(cmd), "HUGELIVE_SOCKET=%s %s/hugelivectl %s 2>>%s/tool.log", h_sock, h_bindir, args, h_dir);
 	f = popen(cmd, "r");
 	if (!f)
 		return -1;
@@ -736,7 +482,7 @@ static void t_big_replies(void)
 	size_t nbig = 0, fds = 0;
 	int rc;
 
-	rc = as_nobody(nobody_big);
+	rc = h_as_nobody(nobody_big);
 	ok(rc == 0, "uid %d: 3 sessions x 128 fds with 128-char labels, listed back by libhugelive (mask %d)", NOBODY, rc);
 	rc = tool_out("--json sessions --all", out, sizeof(out));
 	o = json_tokener_parse(out);
@@ -754,18 +500,18 @@ static void t_big_replies(void)
 	   "root's hugelivectl --json sessions --all: exit %d, %zu sessions and %zu fds of uid %d (%zu bytes)",
 	   rc, nbig, fds, NOBODY, strlen(out));
 	json_object_put(o);
-	ok(tool("sessions --all") == 0, "root's hugelivectl sessions --all (table)");
+	ok(h_tool("sessions --all") == 0, "root's hugelivectl sessions --all (table)");
 	{
 		hl_client *c;
 		char *rep = NULL;
 
-		ok(hl_connect(sock, &c) == 0 && hl_call_json(c, "{\"op\":\"list\",\"all\":true}", -1, &rep, NULL) == 0 &&
+		ok(hl_connect(h_sock, &c) == 0 && hl_call_json(c, "{\"op\":\"list\",\"all\":true}", -1, &rep, NULL) == 0 &&
 		   strlen(rep) < HL_MAX_MSG && strstr(rep, "\"more\":true") && strstr(rep, "\"next\":"),
 		   "one list reply stays below 64 KiB and says more/next (%zu bytes)", rep ? strlen(rep) : 0);
 		free(rep);
 		hl_disconnect(c);
 	}
-	ok(as_nobody(nobody_big_cleanup) == 0, "uid %d destroys its big sessions", NOBODY);
+	ok(h_as_nobody(nobody_big_cleanup) == 0, "uid %d destroys its big sessions", NOBODY);
 }
 
 
@@ -812,7 +558,7 @@ static int dry_run(const char *kernel, bool force, char *err, size_t len)
 	char req[1024];
 	int rc;
 
-	if (hl_connect(sock, &c) < 0)
+	if (hl_connect(h_sock, &c) < 0)
 		return -ECONNREFUSED;
 	snprintf(req, sizeof(req), "{\"op\":\"update\",\"kernel\":\"%s\",\"cmdline\":\"kho=on liveupdate=on\","
 		 "\"dry_run\":true%s}", kernel, force ? ",\"force\":true" : "");
@@ -839,7 +585,7 @@ static void t_barrier_rights(const char *kernel)
 		struct hl_event ev = { 0 };
 		int rc;
 
-		hl_connect(sock, &c);
+		hl_connect(h_sock, &c);
 		t0 = hl_now_ms();
 		rc = hl_subscribe(c) == 0 ? hl_wait_event(c, 1500, &ev) : -1;
 		ok(rc == 0 && ev.type == HL_EVENT_PREPARE && ev.update_id > 0,
@@ -877,7 +623,7 @@ static void t_barrier_rights(const char *kernel)
 		hl_client *c;
 		char *rep = NULL;
 
-		ok(hl_connect(sock, &c) == 0 && hl_call_json(c, "{\"op\":\"list\"}", -1, &rep, NULL) == 0 &&
+		ok(hl_connect(h_sock, &c) == 0 && hl_call_json(c, "{\"op\":\"list\"}", -1, &rep, NULL) == 0 &&
 		   strstr(rep, "\"name\":\"s1\"") && strstr(rep, "\"barrier\":true"), "list shows s1 with barrier: true");
 		free(rep);
 		hl_disconnect(c);
@@ -898,9 +644,9 @@ static void redact_watcher(int wfd)
 	struct json_object *o, *lu;
 	const char *msg = "";
 
-	if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+	if (h_become(NOBODY) < 0)
 		_exit(9);
-	if (hl_connect(sock, &c) < 0 || hl_create_session(c, "watcher") < 0 || hl_subscribe(c) < 0)
+	if (hl_connect(h_sock, &c) < 0 || hl_create_session(c, "watcher") < 0 || hl_subscribe(c) < 0)
 		_exit(10);
 	if (write(wfd, "S", 1) != 1)
 		_exit(11);
@@ -972,7 +718,7 @@ static void t_redact(const char *kernel)
 	   "uid %d's status: last_update.message is the public one (\"%s\")", NOBODY, msg ? msg : "");
 	ok(field && !strcmp(field, "-"), "uid %d's last_update has no public_message/cause_uid fields (%s)", NOBODY,
 	   field ? field : "");
-	s = status();
+	s = h_status();
 	ok(s && json_object_object_get_ex(s, "last_update", &lu) && hl_jstr(lu, "message") &&
 	   strstr(hl_jstr(lu, "message"), "refused: busy flushing") && strstr(hl_jstr(lu, "message"), "uid 0"),
 	   "root's status keeps the full message (\"%s\")",
@@ -1011,7 +757,7 @@ static void t_caps(const char *kernel)
 	char err[512];
 
 	kernel_for_caps = kernel;
-	ok(as_uid(0, root_without_cap_sys_boot) == 0, "uid 0 without CAP_SYS_BOOT: update -> EPERM \"needs CAP_SYS_BOOT\"");
+	ok(h_as_uid(0, root_without_cap_sys_boot) == 0, "uid 0 without CAP_SYS_BOOT: update -> EPERM \"needs CAP_SYS_BOOT\"");
 	ok(dry_run(kernel, true, err, sizeof(err)) == 0, "uid 0 with CAP_SYS_BOOT may (%s)", err);
 }
 
@@ -1023,12 +769,12 @@ static void t_reconnect(void)
 	struct json_object *s;
 	int rc;
 
-	ok(hl_connect(sock, &c) == 0 && hl_set_reconnect(c, 10000) == 0 && hl_subscribe(c) == 0,
+	ok(hl_connect(h_sock, &c) == 0 && hl_set_reconnect(c, 10000) == 0 && hl_subscribe(c) == 0,
 	   "subscribe with hl_set_reconnect(10 s)");
-	ok(stop_agent() && start_agent(NULL) == 0, "agent restarted");
+	ok(h_stop_agent() && h_agent_start(NULL) == 0, "agent restarted");
 	rc = hl_wait_event(c, 10000, &ev);
 	ok(rc == 0 && ev.type == HL_EVENT_RECONNECTED, "hl_wait_event: HL_EVENT_RECONNECTED (%d, %s)", rc, ev.text);
-	s = status();
+	s = h_status();
 	ok(s && hl_jint(s, "subscribers", 0) == 1, "the new agent counts the handle as subscribed (%lld)",
 	   s ? (long long)hl_jint(s, "subscribers", 0) : -1LL);
 	json_object_put(s);
@@ -1044,16 +790,16 @@ static void t_force(const char *kernel)
 	pid_t p = start_subscriber_uid(4, NOBODY, &rfd);
 
 	snprintf(cmd, sizeof(cmd), "update --kernel %s --append 'kho=on liveupdate=on' --timeout 5", kernel);
-	ok(tool(cmd) == 4, "uid %d owns a session and refuses: hugelivectl update -> exit 4 (cancelled)", NOBODY);
+	ok(h_tool(cmd) == 4, "uid %d owns a session and refuses: hugelivectl update -> exit 4 (cancelled)", NOBODY);
 	snprintf(cmd, sizeof(cmd), "update --kernel %s --append 'kho=on liveupdate=on' --timeout 5 --force", kernel);
-	rc = tool(cmd);
+	rc = h_tool(cmd);
 	ok(rc == 0, "hugelivectl update --force goes through the refusal (fake kexec, exit %d)", rc);
 	waitpid(p, &st, 0);
 	close(rfd);
 	snprintf(grep, sizeof(grep), "grep -q 'forced by pid' %s && grep -q 'refused (busy flushing); forced: going on' %s",
-		 alog, alog);
+		 h_alog, h_alog);
 	ok(system(grep) == 0, "the agent logged the forced update and the ignored refusal");
-	ok(start_agent(NULL) == 0, "agent starts after the forced update");
+	ok(h_agent_start(NULL) == 0, "agent starts after the forced update");
 }
 
 /* ---- scenarios ---------------------------------------------------------- */
@@ -1063,9 +809,9 @@ static void t_sessions(void)
 	hl_client *c;
 	struct hl_session_info *ss;
 	size_t n;
-	int mfd = make_memfd("hello-live-update"), p[2], s;
+	int mfd = h_make_memfd("hello-live-update"), p[2], s;
 
-	ok(hl_connect(sock, &c) == 0, "connect to agent");
+	ok(hl_connect(h_sock, &c) == 0, "connect to agent");
 	ok(hl_create_session(c, "s1") == 0, "create session s1");
 	ok(hl_create_session(c, "s1") == -EEXIST, "duplicate create -> EEXIST");
 	ok(hl_preserve_fd(c, "s1", 1, mfd, "data") == 0, "preserve memfd under token 1");
@@ -1089,8 +835,8 @@ static void t_sessions(void)
 	   ss[0].fds[0].token == 1 && !strcmp(ss[0].fds[0].label, "data") && !ss[0].incoming,
 	   "list shows s1 with token 1 label data");
 	hl_free_sessions(ss, n);
-	ok(strstr(fake_dump(), "session hl:0:s1 out files 1") != NULL, "kernel (fake) has hl:0:s1 with one file");
-	ok(!strstr(fake_dump(), "hl:0:tmp"), "destroyed session unpreserved in the kernel");
+	ok(strstr(h_fake_dump(), "session hl:0:s1 out files 1") != NULL, "kernel (fake) has hl:0:s1 with one file");
+	ok(!strstr(h_fake_dump(), "hl:0:tmp"), "destroyed session unpreserved in the kernel");
 	hl_disconnect(c);
 	close(mfd);
 	/* the fd was passed: the session keeps the memfd alive without us */
@@ -1103,57 +849,43 @@ static void t_malformed(void)
 	int s, p[2];
 	char *big;
 
-	s = raw_connect();
-	ok(s >= 0 && send(s, "garbage", 7, 0) == 7 && raw_reply(s) == EPROTO && is_eof(s),
+	s = h_raw_connect(0);
+	ok(s >= 0 && send(s, "garbage", 7, 0) == 7 && h_raw_reply(s) == EPROTO && h_is_eof(s),
 	   "garbage -> EPROTO reply, then disconnect");
 	close(s);
-	s = raw_connect();
+	s = h_raw_connect(0);
 	big = malloc(100000);
 	memset(big, ' ', 100000);
-	ok(s >= 0 && send(s, big, 100000, 0) == 100000 && raw_reply(s) == EMSGSIZE && is_eof(s),
+	ok(s >= 0 && send(s, big, 100000, 0) == 100000 && h_raw_reply(s) == EMSGSIZE && h_is_eof(s),
 	   "100000-byte message -> EMSGSIZE reply, then disconnect");
 	free(big);
 	close(s);
-	s = raw_connect();
+	s = h_raw_connect(0);
 	ok(pipe(p) == 0, "pipe");
-	{
-		const char *m = "{\"v\":1,\"id\":1,\"op\":\"status\"}";
-		struct iovec iov = { .iov_base = (void *)m, .iov_len = strlen(m) };
-		union {
-			char b[CMSG_SPACE(2 * sizeof(int))];
-			struct cmsghdr a;
-		} u;
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b) };
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
-		memcpy(CMSG_DATA(cm), p, 2 * sizeof(int));
-		ok(sendmsg(s, &mh, 0) > 0 && raw_reply(s) == EINVAL && is_eof(s), "two fds in one message -> EINVAL, disconnect");
-	}
+	ok(h_send_two_fds(s, status_req, strlen(status_req), p, 0) > 0 && h_raw_reply(s) == EINVAL && h_is_eof(s),
+	   "two fds in one message -> EINVAL, disconnect");
 	close(s);
-	s = raw_connect();
-	ok(hl_send_packet(s, "{\"v\":1,\"id\":1,\"op\":\"status\"}", 28, p[0], false) > 0 && raw_reply(s) == EINVAL &&
-	   is_eof(s), "fd attached to status -> EINVAL, disconnect");
+	s = h_raw_connect(0);
+	ok(hl_send_packet(s, "{\"v\":1,\"id\":1,\"op\":\"status\"}", 28, p[0], false) > 0 && h_raw_reply(s) == EINVAL &&
+	   h_is_eof(s), "fd attached to status -> EINVAL, disconnect");
 	close(s);
 	close(p[0]);
 	close(p[1]);
-	s = raw_connect();
-	ok(send(s, "{\"v\":1,\"id\":5,\"op\":\"nope\"}", 26, 0) > 0 && raw_reply(s) == EOPNOTSUPP &&
-	   send(s, "{\"v\":1,\"id\":6,\"op\":\"status\"}", 28, 0) > 0 && raw_reply(s) == 0,
+	s = h_raw_connect(0);
+	ok(send(s, "{\"v\":1,\"id\":5,\"op\":\"nope\"}", 26, 0) > 0 && h_raw_reply(s) == EOPNOTSUPP &&
+	   send(s, "{\"v\":1,\"id\":6,\"op\":\"status\"}", 28, 0) > 0 && h_raw_reply(s) == 0,
 	   "unknown op -> EOPNOTSUPP, connection stays usable");
 	close(s);
-	s = raw_connect();
-	ok(send(s, "{\"v\":2,\"id\":1,\"op\":\"status\"}", 28, 0) > 0 && raw_reply(s) == EPROTO && is_eof(s),
+	s = h_raw_connect(0);
+	ok(send(s, "{\"v\":2,\"id\":1,\"op\":\"status\"}", 28, 0) > 0 && h_raw_reply(s) == EPROTO && h_is_eof(s),
 	   "protocol version 2 -> EPROTO, disconnect");
 	close(s);
-	ok(agent_pid() > 0, "agent still serves other clients after malformed input");
+	ok(h_agent_pid() > 0, "agent still serves other clients after malformed input");
 }
 
 static void t_slow_client(void)
 {
-	int s = raw_connect(), sent = 0;
+	int s = h_raw_connect(0), sent = 0;
 	int64_t t0, dt;
 	const char *m = "{\"v\":1,\"id\":1,\"op\":\"status\"}";
 
@@ -1164,7 +896,7 @@ static void t_slow_client(void)
 		sent++;
 	}
 	t0 = hl_now_ms();
-	ok(agent_pid() > 0, "another client is served while a client floods without reading (%d requests)", sent);
+	ok(h_agent_pid() > 0, "another client is served while a client floods without reading (%d requests)", sent);
 	dt = hl_now_ms() - t0;
 	ok(dt < 2000, "... and promptly (%lld ms)", (long long)dt);
 	close(s);
@@ -1175,9 +907,9 @@ static int nobody_checks(void)
 	hl_client *c;
 	struct hl_session_info *ss;
 	size_t n;
-	int fd, bad = 0, mfd = make_memfd("nobody-data");
+	int fd, bad = 0, mfd = h_make_memfd("nobody-data");
 
-	if (hl_connect(sock, &c) < 0)
+	if (hl_connect(h_sock, &c) < 0)
 		return 90;
 	if (hl_list_sessions(c, &ss, &n) != 0 || n != 0)
 		bad |= 1; /* must not see root's s1 */
@@ -1204,15 +936,15 @@ static void t_ownership(void)
 {
 	hl_client *c;
 	char *rep = NULL;
-	int rc = as_nobody(nobody_checks);
+	int rc = h_as_nobody(nobody_checks);
 
 	ok(rc == 0, "uid %d cannot list/retrieve/destroy root's session, nor update; can use its own (mask %d)",
 	   NOBODY, rc);
-	hl_connect(sock, &c);
+	hl_connect(h_sock, &c);
 	ok(hl_call_json(c, "{\"op\":\"list\",\"all\":true}", -1, &rep, NULL) == 0 && strstr(rep, "\"mine\"") &&
 	   strstr(rep, "\"s1\"") && strstr(rep, "65534"), "root lists every uid's sessions");
 	free(rep);
-	ok(strstr(fake_dump(), "session hl:65534:mine out files 7") != NULL, "kernel name is namespaced by uid");
+	ok(strstr(h_fake_dump(), "session hl:65534:mine out files 7") != NULL, "kernel name is namespaced by uid");
 	hl_disconnect(c);
 }
 
@@ -1228,9 +960,9 @@ static void subscriber(int mode, int wfd, uid_t uid)
 	hl_client *c;
 	struct hl_event ev;
 
-	if (uid && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0))
+	if (uid && h_become(uid) < 0)
 		_exit(9);
-	if (hl_connect(sock, &c) < 0 || (mode == 4 && hl_create_session(c, "vetoer") < 0) || hl_subscribe(c) < 0)
+	if (hl_connect(h_sock, &c) < 0 || (mode == 4 && hl_create_session(c, "vetoer") < 0) || hl_subscribe(c) < 0)
 		_exit(10);
 	if (write(wfd, "S", 1) != 1)
 		_exit(11);
@@ -1290,7 +1022,7 @@ static int update(const char *kernel, const char *cmdline, int timeout_ms, char 
 	char req[1024];
 	int rc;
 
-	if (hl_connect(sock, &c) < 0)
+	if (hl_connect(h_sock, &c) < 0)
 		return -ECONNREFUSED;
 	snprintf(req, sizeof(req), "{\"op\":\"update\",\"kernel\":\"%s\",\"cmdline\":\"%s\",\"timeout_ms\":%d}",
 		 kernel, cmdline, timeout_ms);
@@ -1310,7 +1042,7 @@ static void t_preflight(const char *kernel, const char *badkernel)
 	   "image the kernel refuses to load -> ENOEXEC (%s)", err);
 	ok(update("/nonexistent/bzImage", "kho=on liveupdate=on", 1000, err, sizeof(err)) == -ENOENT,
 	   "missing image -> ENOENT");
-	ok(strstr(fake_dump(), "loaded 0") != NULL, "nothing left loaded after failed preflight");
+	ok(strstr(h_fake_dump(), "loaded 0") != NULL, "nothing left loaded after failed preflight");
 }
 
 static void t_barrier(const char *kernel)
@@ -1326,7 +1058,7 @@ static void t_barrier(const char *kernel)
 	ok(read(rfd, &ch, 1) == 1 && ch == 'R', "refusing client got resume");
 	waitpid(p, &st, 0);
 	close(rfd);
-	ok(strstr(fake_dump(), "loaded 0") && strstr(fake_dump(), "hl:0:s1 out files 1"),
+	ok(strstr(h_fake_dump(), "loaded 0") && strstr(h_fake_dump(), "hl:0:s1 out files 1"),
 	   "after cancel: kernel unloaded, sessions intact");
 
 	p = start_subscriber(1, &rfd);
@@ -1337,9 +1069,9 @@ static void t_barrier(const char *kernel)
 	ok(read(rfd, &ch, 1) == 1 && ch == 'R', "silent client got resume");
 	waitpid(p, &st, 0);
 	close(rfd);
-	ok(strstr(fake_dump(), "loaded 0") && strstr(fake_dump(), "hl:0:s1 out files 1"), "after timeout: sessions intact");
+	ok(strstr(h_fake_dump(), "loaded 0") && strstr(h_fake_dump(), "hl:0:s1 out files 1"), "after timeout: sessions intact");
 	{
-		struct json_object *s = status(), *lu;
+		struct json_object *s = h_status(), *lu;
 
 		ok(s && json_object_object_get_ex(s, "last_update", &lu) && !strcmp(hl_jstr(lu, "result"), "cancelled"),
 		   "status reports the cancelled update");
@@ -1349,20 +1081,20 @@ static void t_barrier(const char *kernel)
 
 static void t_keeper(const char *kernel_path)
 {
-	int64_t pid = agent_pid();
+	int64_t pid = h_agent_pid();
 	hl_client *c;
 	char *rep = NULL;
 	struct json_object *s;
 
-	ok(pid > 0 && safe_kill((pid_t)pid, SIGKILL) == 0 && wait_gone((pid_t)pid, 3000), "kill -9 the agent");
-	ok(strstr(fake_dump(), "hl:0:s1 out files 1") && strstr(fake_dump(), "hl:65534:mine out files 7"),
+	ok(pid > 0 && h_safe_kill((pid_t)pid, SIGKILL) == 0 && h_wait_gone((pid_t)pid, 3000), "kill -9 the agent");
+	ok(strstr(h_fake_dump(), "hl:0:s1 out files 1") && strstr(h_fake_dump(), "hl:65534:mine out files 7"),
 	   "sessions survive the agent's death (keeper holds them)");
-	ok(start_agent(NULL) == 0, "restart the agent");
-	s = status();
+	ok(h_agent_start(NULL) == 0, "restart the agent");
+	s = h_status();
 	ok(s && !strcmp(hl_jstr(s, "boot"), "restarted") && hl_jint(s, "outgoing_sessions", 0) == 2,
 	   "restarted agent got both sessions back from the keeper");
 	json_object_put(s);
-	hl_connect(sock, &c);
+	hl_connect(h_sock, &c);
 	ok(hl_call_json(c, "{\"op\":\"list\",\"all\":true}", -1, &rep, NULL) == 0 && strstr(rep, "\"label\":\"data\"") &&
 	   strstr(rep, "\"label\":\"nobody\""), "bookkeeping (tokens, labels, owners) restored from the state memfd");
 	{
@@ -1380,13 +1112,13 @@ static int nobody_after(void)
 	hl_client *c;
 	int fd, bad = 0;
 
-	if (hl_connect(sock, &c) < 0)
+	if (hl_connect(h_sock, &c) < 0)
 		return 90;
 	if (hl_call_json(c, "{\"op\":\"retrieve\",\"session\":\"s1\",\"token\":1,\"uid\":0}", -1, NULL, NULL) != -EPERM)
 		bad |= 1;
 	if (hl_call_json(c, "{\"op\":\"finish\",\"session\":\"s1\",\"uid\":0}", -1, NULL, NULL) != -EPERM)
 		bad |= 2;
-	if (hl_retrieve_fd(c, "mine", 7, &fd) != 0 || !memfd_has(fd, "nobody-data"))
+	if (hl_retrieve_fd(c, "mine", 7, &fd) != 0 || !h_memfd_has(fd, "nobody-data"))
 		bad |= 4;
 	hl_disconnect(c);
 	return bad; /* leaves "mine" unfinished on purpose */
@@ -1395,7 +1127,7 @@ static int nobody_after(void)
 /* Issue 9 item 10: status.report shows a non-root caller only its own sessions. */
 static int other_sees_no_report(void)
 {
-	struct json_object *s = status();
+	struct json_object *s = h_status();
 	const char *js = s ? json_object_to_json_string(s) : NULL;
 	int bad = !js ? 1 : (strstr(js, "hl:65534") || strstr(js, "\"mine\"")) ? 2 : 0;
 
@@ -1405,7 +1137,7 @@ static int other_sees_no_report(void)
 
 static int nobody_sees_own_report(void)
 {
-	struct json_object *s = status();
+	struct json_object *s = h_status();
 	const char *js = s ? json_object_to_json_string(s) : NULL;
 	int bad = js && strstr(js, "hl:65534:mine") && strstr(js, "unclaimed") ? 0 : 1;
 
@@ -1416,7 +1148,7 @@ static int nobody_sees_own_report(void)
 static void t_update(const char *kernel)
 {
 	char err[512];
-	int64_t pid = agent_pid();
+	int64_t pid = h_agent_pid();
 	int rfd, st, fd = -1;
 	pid_t p;
 	hl_client *c;
@@ -1431,20 +1163,20 @@ static void t_update(const char *kernel)
 		ok(update(kernel, "kho=on liveupdate=on console=ttyS0", 5000, err, sizeof(err)) == 0,
 		   "update with ready clients (root, uid %d) completes (fake kexec); a silent uid without sessions "
 		   "does not hold it %s", NOBODY, err);
-		safe_kill(op, SIGTERM);
+		h_safe_kill(op, SIGTERM);
 		waitpid(op, NULL, 0);
 		waitpid(np, NULL, 0);
 		close(orfd);
 		close(nrfd);
 	}
-	ok(wait_gone((pid_t)pid, 5000), "agent exited with the old 'kernel'");
+	ok(h_wait_gone((pid_t)pid, 5000), "agent exited with the old 'kernel'");
 	waitpid(p, &st, 0);
 	close(rfd);
-	ok(strstr(fake_dump(), "generation 1") && strstr(fake_dump(), "session hugelived in") &&
-	   strstr(fake_dump(), "hl:0:s1 in files 1") && strstr(fake_dump(), "hl:65534:mine in files 7"),
+	ok(strstr(h_fake_dump(), "generation 1") && strstr(h_fake_dump(), "session hugelived in") &&
+	   strstr(h_fake_dump(), "hl:0:s1 in files 1") && strstr(h_fake_dump(), "hl:65534:mine in files 7"),
 	   "the new 'kernel' holds the agent state session and both client sessions");
-	ok(start_agent("--claim-timeout 2") == 0, "agent starts after the update");
-	s = status();
+	ok(h_agent_start("--claim-timeout 2") == 0, "agent starts after the update");
+	s = h_status();
 	ok(s && !strcmp(hl_jstr(s, "boot"), "updated") && hl_jint(s, "incoming_sessions", 0) == 2,
 	   "agent restored its bookkeeping and retrieved both sessions");
 	{
@@ -1456,17 +1188,17 @@ static void t_update(const char *kernel)
 		   "status after the update names the update that booted it (last_update kexec)");
 	}
 	json_object_put(s);
-	ok(as_nobody(nobody_after) == 0, "after update: uid %d cannot take root's session but gets its own fd back", NOBODY);
-	hl_connect(sock, &c);
-	ok(hl_retrieve_fd(c, "s1", 1, &fd) == 0 && memfd_has(fd, "hello-live-update"),
+	ok(h_as_nobody(nobody_after) == 0, "after update: uid %d cannot take root's session but gets its own fd back", NOBODY);
+	hl_connect(h_sock, &c);
+	ok(hl_retrieve_fd(c, "s1", 1, &fd) == 0 && h_memfd_has(fd, "hello-live-update"),
 	   "root gets its memfd back with the data intact");
-	ok(hl_finish_session(c, "s1") == 0 && !strstr(fake_dump(), "hl:0:s1"), "finish releases the session");
+	ok(hl_finish_session(c, "s1") == 0 && !strstr(h_fake_dump(), "hl:0:s1"), "finish releases the session");
 	ok(hl_create_session(c, "s1") == 0 && hl_preserve_fd(c, "s1", 1, fd, "data") == 0,
 	   "the same name can be preserved again for the next update");
 	close(fd);
 	hl_disconnect(c);
 	usleep(2600 * 1000);
-	s = status();
+	s = h_status();
 	{
 		const char *js = s ? json_object_to_json_string(s) : "";
 
@@ -1474,10 +1206,10 @@ static void t_update(const char *kernel)
 		   "unclaimed session reported after the claim timeout");
 	}
 	json_object_put(s);
-	ok(as_uid(NOBODY - 1, other_sees_no_report) == 0, "uid %d's status.report does not show uid %d's session",
+	ok(h_as_uid(NOBODY - 1, other_sees_no_report) == 0, "uid %d's status.report does not show uid %d's session",
 	   NOBODY - 1, NOBODY);
-	ok(as_nobody(nobody_sees_own_report) == 0, "uid %d's status.report shows its own unclaimed session", NOBODY);
-	ok(!strstr(fake_dump(), "hl:65534:mine"), "unclaimed session finished per policy");
+	ok(h_as_nobody(nobody_sees_own_report) == 0, "uid %d's status.report shows its own unclaimed session", NOBODY);
+	ok(!strstr(h_fake_dump(), "hl:65534:mine"), "unclaimed session finished per policy");
 }
 
 
@@ -1491,7 +1223,7 @@ static int agent_args(const char *args, char *err, size_t len)
 
 	/* never a real keeper: an old agent accepting the arguments must not leave one behind */
 	snprintf(cmd, sizeof(cmd), "timeout 10 %s/hugelived --fake-luo %s/none --socket %s/none.sock --fd-store none "
-		 "--keeper-socket %s/none.keeper %s 2>&1 </dev/null", bindir, dir, dir, dir, args);
+		 "--keeper-socket %s/none.keeper %s 2>&1 </dev/null", h_bindir, h_dir, h_dir, h_dir, args);
 	f = popen(cmd, "r");
 	if (!f)
 		return -1;
@@ -1519,15 +1251,15 @@ static void t_cli(void)
 	rc = agent_args("--kexec-via reboot", err, sizeof(err));
 	ok(rc == 2 && strstr(err, "--kexec-via: 'reboot' is not auto, systemd or direct"),
 	   "hugelived --kexec-via reboot -> exit 2 (%d: %.*s)", rc, (int)strcspn(err, "\n"), err);
-	ok(tool("--wait abc status") == 2, "hugelivectl --wait abc -> exit 2");
-	ok(tool("--wait 5s status") == 2, "hugelivectl --wait 5s -> exit 2");
-	ok(tool("status --json") == 0 && tool("sessions --quiet --all") == 0, "global options after the command");
+	ok(h_tool("--wait abc status") == 2, "hugelivectl --wait abc -> exit 2");
+	ok(h_tool("--wait 5s status") == 2, "hugelivectl --wait 5s -> exit 2");
+	ok(h_tool("status --json") == 0 && h_tool("sessions --quiet --all") == 0, "global options after the command");
 	rc = tool_out("update --help", out, sizeof(out));
 	ok(rc == 0 && strstr(out, "usage: hugelivectl [global options] update --kernel IMAGE") && !strstr(out, "preserve"),
 	   "hugelivectl update --help: that command's usage (exit %d)", rc);
 	rc = tool_out("sessions -h", out, sizeof(out));
 	ok(rc == 0 && strstr(out, "sessions [--all] [--uid UID]"), "hugelivectl sessions -h (exit %d)", rc);
-	snprintf(args, sizeof(args), "--json --socket %s/none --wait 0 status", dir);
+	snprintf(args, sizeof(args), "--json --socket %s/none --wait 0 status", h_dir);
 	rc = tool_out(args, out, sizeof(out));
 	o = json_tokener_parse(out);
 	ok(rc == 3 && o && !hl_jbool(o, "ok", true) && hl_jint(o, "exit", 0) == 3 &&
@@ -1548,19 +1280,19 @@ static void t_cli(void)
 	json_object_put(o);
 
 	/* check asks the running agent instead of opening the single-opener device */
-	snprintf(dev, sizeof(dev), "%s/liveupdate", dir);
+	snprintf(dev, sizeof(dev), "%s/liveupdate", h_dir);
 	close(open(dev, O_RDWR | O_CREAT, 0600));
 	in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	wd = inotify_add_watch(in, dev, IN_OPEN);
 	snprintf(args, sizeof(args), "HUGELIVE_DEVICE=%s HUGELIVE_SOCKET=%s %s/hugelivectl --json check >%s/check.json 2>&1",
-		 dev, sock, bindir, dir);
+		 dev, h_sock, h_bindir, h_dir);
 	rc = system(args);
 	{
 		char evbuf[sizeof(struct inotify_event) + 256];
 		bool opened = read(in, evbuf, sizeof(evbuf)) > 0;
 		char path[200], *js;
 
-		snprintf(path, sizeof(path), "%s/check.json", dir);
+		snprintf(path, sizeof(path), "%s/check.json", h_dir);
 		js = hl_read_file(path, 1 << 16, NULL);
 		ok(wd >= 0 && !opened && js && strstr(js, "owned by hugelived"),
 		   "hugelivectl check with the agent running: device not opened, reported as the agent's (%s)",
@@ -1574,14 +1306,14 @@ static void t_cli(void)
 static void t_tool(const char *kernel)
 {
 	char cmd[1024];
-	int mfd = make_memfd("tool-data");
+	int mfd = h_make_memfd("tool-data");
 
-	ok(tool("status") == 0 && tool("--json status") == 0 && tool("sessions --all") == 0, "hugelivectl status/sessions");
-	ok(tool("update") == 2, "hugelivectl update without --kernel -> exit 2");
+	ok(h_tool("status") == 0 && h_tool("--json status") == 0 && h_tool("sessions --all") == 0, "hugelivectl status/sessions");
+	ok(h_tool("update") == 2, "hugelivectl update without --kernel -> exit 2");
 	snprintf(cmd, sizeof(cmd), "update --kernel %s --append 'console=ttyS0'", kernel);
-	ok(tool(cmd) == 5, "hugelivectl update without kho=on liveupdate=on -> exit 5 (preflight)");
+	ok(h_tool(cmd) == 5, "hugelivectl update without kho=on liveupdate=on -> exit 5 (preflight)");
 	snprintf(cmd, sizeof(cmd), "update --kernel %s --append 'kho=on liveupdate=on' --dry-run", kernel);
-	ok(tool(cmd) == 0, "hugelivectl update --dry-run -> exit 0");
+	ok(h_tool(cmd) == 0, "hugelivectl update --dry-run -> exit 0");
 	{
 		pid_t p = fork();
 		int st;
@@ -1591,70 +1323,47 @@ static void t_tool(const char *kernel)
 
 			dup2(mfd, 5);
 			snprintf(a, sizeof(a), "HUGELIVE_SOCKET=%s %s/hugelivectl preserve --session sh --token 5 --fd 5 "
-				 "--label shell --create >>%s/tool.log 2>&1", sock, bindir, dir);
+				 "--label shell --create >>%s/tool.log 2>&1", h_sock, h_bindir, h_dir);
 			execl("/bin/sh", "sh", "-c", a, (char *)NULL);
 			_exit(127);
 		}
 		waitpid(p, &st, 0);
 		ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "hugelivectl preserve --fd from a shell");
 	}
-	ok(tool("finish --session sh") == 1, "hugelivectl finish of an outgoing session -> exit 1");
-	ok(tool("destroy --session sh") == 0, "hugelivectl destroy");
+	ok(h_tool("finish --session sh") == 1, "hugelivectl finish of an outgoing session -> exit 1");
+	ok(h_tool("destroy --session sh") == 0, "hugelivectl destroy");
 	{
 		char bad[256];
 
-		snprintf(bad, sizeof(bad), "--socket %s/none --wait 0 status", dir);
-		ok(tool(bad) == 3, "hugelivectl status without agent -> exit 3");
+		snprintf(bad, sizeof(bad), "--socket %s/none --wait 0 status", h_dir);
+		ok(h_tool(bad) == 3, "hugelivectl status without agent -> exit 3");
 	}
-	ok(tool("check") == 1, "hugelivectl check on this host (no LUO) -> not ready, exit 1");
+	ok(h_tool("check") == 1, "hugelivectl check on this host (no LUO) -> not ready, exit 1");
 	t_cli();
-	ok(tool("--json check") == 1, "hugelivectl --json check");
+	ok(h_tool("--json check") == 1, "hugelivectl --json check");
 	close(mfd);
-}
-
-static int log_clean(void)
-{
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "grep -E 'AddressSanitizer|LeakSanitizer|runtime error' %s/*.log >/dev/null", dir);
-	return system(cmd) != 0;
 }
 
 int main(int argc, char **argv)
 {
 	char kernel[160], badkernel[160];
-	FILE *f;
+	int rc;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_agent BINDIR\n");
-		return 2;
-	}
-	if (getuid() != 0) {
-		printf("1..0 # SKIP needs root (setuid children)\n0 passed, 0 failed\n");
-		return 0;
-	}
-	bindir = realpath(argv[1], NULL);
-	if (!bindir)
-		return 2;
-	snprintf(dir, sizeof(dir), "/tmp/hugelive-test.XXXXXX");
-	if (!mkdtemp(dir))
-		return 1;
-	chmod(dir, 0755);
-	snprintf(luo, sizeof(luo), "%s/luo.sock", dir);
-	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
-	snprintf(keeper, sizeof(keeper), "%s/keeper.sock", dir);
-	snprintf(alog, sizeof(alog), "%s/agent.log", dir);
-	snprintf(kernel, sizeof(kernel), "%s/bzImage", dir);
-	snprintf(badkernel, sizeof(badkernel), "%s/bad.img", dir);
+	rc = h_main_init(argc, argv, "test_agent", "test");
+	if (rc >= 0)
+		return rc;
+	/* this suite names the socket itself and injects no faults */
+	unsetenv("HUGELIVE_SOCKET");
+	unsetenv("HUGELIVE_FAKE_FAULTS");
 	/* synthetic bzImages: the preflight accepts both, the fake kexec load refuses "BAD" */
-	if (kimg_write(kernel, "gzip", kimg_all, 0) < 0 || kimg_write(badkernel, "gzip", kimg_all, KIMG_BAD_START) < 0)
+	snprintf(kernel, sizeof(kernel), "%s", h_kernel());
+	snprintf(badkernel, sizeof(badkernel), "%s/bad.img", h_dir);
+	if (kimg_write(badkernel, "gzip", kimg_all, KIMG_BAD_START) < 0)
 		return 1;
-	signal(SIGPIPE, SIG_IGN);
-	diag("work dir %s", dir);
 
-	start_fake();
-	if (!ok(start_agent(NULL) == 0, "agent starts on the fake LUO backend")) {
-		safe_kill(fake_pid, SIGTERM);
+	h_fresh_kernel();
+	if (!ok(h_agent_start(NULL) == 0, "agent starts on the fake LUO backend")) {
+		h_stop_all();
 		return tap_done();
 	}
 	t_sessions();
@@ -1678,34 +1387,11 @@ int main(int argc, char **argv)
 
 	/* teardown */
 	{
-		int64_t pid = agent_pid();
-		char cmd[512];
+		int64_t pid = h_agent_pid();
 
-		if (pid > 0)
-			safe_kill((pid_t)pid, SIGTERM);
-		ok(pid > 0 && wait_gone((pid_t)pid, 5000), "agent exits on SIGTERM");
-		/* the keeper announces its pid in the agent log */
-		snprintf(cmd, sizeof(cmd), "sed -n 's/.*keeper\\[\\([0-9]*\\)\\].*/\\1/p' %s | sort -u", alog);
-		f = popen(cmd, "r");
-		for (int kp; f && fscanf(f, "%d", &kp) == 1;)
-			safe_kill(kp, SIGTERM);
-		if (f)
-			pclose(f);
-		safe_kill(fake_pid, SIGTERM);
-		waitpid(fake_pid, NULL, 0);
-		usleep(100000);
+		h_safe_kill((pid_t)pid, SIGTERM);
+		ok(h_wait_gone((pid_t)pid, 5000), "agent exits on SIGTERM");
 	}
-	ok(log_clean(), "no sanitizer reports in agent/fakeluo/tool logs (%s)", dir);
-	{
-		int rc = tap_done();
-
-		if (!rc && !getenv("HUGELIVE_KEEP_TEST_DIR")) {
-			char cmd[128];
-
-			snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-			if (system(cmd) != 0)
-				diag("could not remove %s", dir);
-		}
-		return rc;
-	}
+	ok(h_finish(), "no sanitizer reports in agent/fakeluo/tool logs (%s)", h_dir);
+	return h_exit(tap_done());
 }

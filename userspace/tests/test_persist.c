@@ -198,7 +198,7 @@ static void t_keeper_killed(void)
 	hl_disconnect(c);
 	close(fd);
 	kp = h_keeper_pid();
-	ok(kp > 0 && kill(kp, SIGKILL) == 0 && h_wait_gone(kp, 3000), "keeper: kill -9 the keeper (pid %d)", (int)kp);
+	ok(h_safe_kill(kp, SIGKILL) == 0 && h_wait_gone(kp, 3000), "keeper: kill -9 the keeper (pid %d)", (int)kp);
 	for (int i = 0; i < 300 && !seen; i++) {
 		usleep(10000);
 		kp2 = h_keeper_pid();
@@ -566,17 +566,11 @@ static void t_handoff(void)
 int main(int argc, char **argv)
 {
 	const char *only = getenv("HL_TEST_ONLY");
+	int rc;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_persist BINDIR\n");
-		return 2;
-	}
-	if (getuid() != 0) {
-		printf("1..0 # SKIP needs root (setuid children)\n0 passed, 0 failed\n");
-		return 0;
-	}
-	if (h_init(argv[1], "persist") < 0)
-		return 1;
+	rc = h_main_init(argc, argv, "test_persist", "persist");
+	if (rc >= 0)
+		return rc;
 #define RUN(fn) do { if (!only || strstr(only, #fn)) fn(); } while (0)
 	RUN(t_growth);
 	RUN(t_rollback);
@@ -587,14 +581,6 @@ int main(int argc, char **argv)
 	RUN(t_reboot_fails);
 	RUN(t_ctl_reset);
 	RUN(t_handoff);
-	h_stop_all();
-	usleep(100000);
-	ok(h_logs_clean(), "no sanitizer reports in the logs (%s)", h_dir);
-	{
-		int rc = tap_done();
-
-		if (!rc)
-			h_cleanup();
-		return rc;
-	}
+	ok(h_finish(), "no sanitizer reports in the logs (%s)", h_dir);
+	return h_exit(tap_done());
 }

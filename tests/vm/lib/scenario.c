@@ -95,6 +95,15 @@ int hl_generations(void)
 	return (int)hl_param_ll("generations", 1);
 }
 
+int hl_run_gens(void (*gen0)(void), void (*gen1)(void))
+{
+	if (hl_gen() == 0)
+		gen0();
+	else
+		gen1();
+	return hl_exit();
+}
+
 bool hl_last_gen(void)
 {
 	return hl_gen() + 1 >= hl_generations();

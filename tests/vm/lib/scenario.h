@@ -85,6 +85,9 @@ void hl_bail(const char *fmt, ...)
 int hl_failures(void);
 /* Exit status for main(): 0 when no failure, 1 otherwise. */
 int hl_exit(void);
+/* main() of a two-stage scenario: gen0() in generation 0, gen1() in any
+ * later one, then hl_exit(). */
+int hl_run_gens(void (*gen0)(void), void (*gen1)(void));
 
 /* ---- /dev/liveupdate (LUO) ------------------------------------------- */
 /* All return -1 with errno set on failure, like the ioctls themselves. */

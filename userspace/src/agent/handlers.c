@@ -384,6 +384,27 @@ static int save_without_leaving(struct agent *a, const char *reason)
 	return rc;
 }
 
+/*
+ * Finish one incoming session s for request id (finish, or destroy of an
+ * incoming session): saved without it first, then finished; the reply is
+ * the client's.
+ */
+static void finish_one(struct agent *a, struct client *c, int64_t id, struct session *s, const char *what)
+{
+	int rc;
+
+	s->leaving = true;
+	rc = save_without_leaving(a, what);
+	if (rc < 0)
+		return reply_unsaved(c, id, rc, what);
+	rc = finish_session(a, s);
+	if (rc < 0) {
+		state_write(a, "finish-failed");
+		return client_send(c, hl_reply_err(id, -rc, "LUO finish: %s", strerror(-rc)), -1);
+	}
+	client_send(c, hl_reply_ok(id), -1);
+}
+
 static void op_finish(struct agent *a, struct client *c, struct hl_req *r)
 {
 	struct json_object *o, *done, *failed;
@@ -402,16 +423,7 @@ static void op_finish(struct agent *a, struct client *c, struct hl_req *r)
 			return client_send(c, hl_reply_err(r->id, ENOENT, "no session \"%s\" from the previous kernel",
 							      r->session), -1);
 		}
-		s->leaving = true;
-		rc = save_without_leaving(a, "finish");
-		if (rc < 0)
-			return reply_unsaved(c, r->id, rc, "finish");
-		rc = finish_session(a, s);
-		if (rc < 0) {
-			state_write(a, "finish-failed");
-			return client_send(c, hl_reply_err(r->id, -rc, "LUO finish: %s", strerror(-rc)), -1);
-		}
-		return client_send(c, hl_reply_ok(r->id), -1);
+		return finish_one(a, c, r->id, s, "finish");
 	}
 	for (struct session *s = a->sessions.head; s; s = s->next)
 		s->leaving = s->incoming && ((c->uid == 0 && !r->has_uid) || s->uid == uid) &&
@@ -468,16 +480,7 @@ static void op_destroy(struct agent *a, struct client *c, struct hl_req *r)
 		s = session_find(&a->sessions, uid, r->session, true);
 		if (!s)
 			return client_send(c, hl_reply_err(r->id, ENOENT, "no session \"%s\"", r->session), -1);
-		s->leaving = true;
-		rc = save_without_leaving(a, "destroy");
-		if (rc < 0)
-			return reply_unsaved(c, r->id, rc, "destroy");
-		rc = finish_session(a, s);
-		if (rc < 0) {
-			state_write(a, "finish-failed");
-			return client_send(c, hl_reply_err(r->id, -rc, "LUO finish: %s", strerror(-rc)), -1);
-		}
-		return client_send(c, hl_reply_ok(r->id), -1);
+		return finish_one(a, c, r->id, s, "destroy");
 	}
 	s->leaving = true;
 	rc = save_without_leaving(a, "destroy");
