@@ -318,6 +318,7 @@ static void t_agent(void)
 	char nohuge[256], all[256];
 	struct json_object *st;
 	hl_client *c;
+	int64_t old;
 	int rc, fd;
 
 	/* path() returns one static buffer: copies */
@@ -379,9 +380,12 @@ static void t_agent(void)
 	   "check --kernel asks the agent: exit 5, hugetlb needed");
 
 	/* a later good update carries everything */
+	old = h_agent_pid();
 	rc = h_update(all, 2000, err, sizeof(err));
 	ok(rc == 0, "update into an image with every format: done (%d %s)", rc, err);
 	hl_disconnect(c);
+	/* the old agent still exits after its fake kexec: wait before restarting */
+	ok(old > 1 && h_wait_gone((pid_t)old, 5000), "the old agent (pid %lld) has exited", (long long)old);
 	if (!ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "agent up in the new 'kernel'"))
 		return;
 	fd = -1;
