@@ -42,8 +42,19 @@ t0=$(date +%s)
 
 # ---- host unit tests ----
 if [ $MODE = all ] && [ -f userspace/Makefile ]; then
+	# Write back what the kernel unpack and the builds left dirty first:
+	# the host tests time agent restarts, and a process writing its log
+	# under heavy writeback can stall for seconds.
+	sync
 	out=$(make --no-print-directory -C userspace check 2>&1); rc=$?
-	if [ $rc = 0 ]; then tail -n 5 <<<"$out" | indent; else tail -n 40 <<<"$out" | indent; fi
+	mkdir -p build/logs && printf '%s\n' "$out" >build/logs/userspace-check.log
+	if [ $rc = 0 ]; then tail -n 5 <<<"$out" | indent
+	else
+		# every failing line first (a CI log shows only the end), then the tail
+		{ echo "# failing lines (full log: build/logs/userspace-check.log):"
+		  grep -B3 -A12 'not ok\|ERROR: \|runtime error' <<<"$out" | head -n 150
+		  echo "# last 40 lines:"; tail -n 40 <<<"$out"; } | indent
+	fi
 	verdict $rc "host: make -C userspace check"
 fi
 if [ $MODE = all ]; then

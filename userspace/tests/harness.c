@@ -210,14 +210,35 @@ void h_fresh_kernel(void)
 		usleep(10000);
 }
 
+/* A failed start or stop shows the end of the agent's log as TAP comments. */
+static void agent_log_tail(const char *why)
+{
+	char cmd[256];
+
+	printf("# %s; last lines of %s:\n", why, h_alog);
+	fflush(stdout);
+	snprintf(cmd, sizeof(cmd), "tail -n 15 %s | sed 's/^/#   /'", h_alog);
+	if (system(cmd) != 0)
+		printf("#   (no log)\n");
+	fflush(stdout);
+}
+
 int h_agent_start_pre(const char *pre, const char *extra)
 {
 	char cmd[1024];
+	int rc;
 
 	snprintf(cmd, sizeof(cmd), "%s %s/hugelived --fake-luo %s --socket %s --keeper-socket %s --fd-store keeper "
 		 "--daemonize -v %s 2>>%s", pre ? pre : "", h_bindir, h_luo, h_sock, h_keeper, extra ? extra : "",
 		 h_alog);
-	return system(cmd);
+	rc = system(cmd);
+	if (rc != 0) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "agent start failed (status 0x%x)", (unsigned int)rc);
+		agent_log_tail(why);
+	}
+	return rc;
 }
 
 int h_agent_start(const char *extra)
@@ -265,7 +286,16 @@ bool h_stop_agent(void)
 		if (pid <= 1)
 			usleep(100 * 1000);
 	}
-	return h_safe_kill((pid_t)pid, SIGTERM) == 0 && h_wait_gone((pid_t)pid, 5000);
+	if (pid <= 1) {
+		agent_log_tail("h_stop_agent: no agent answers status");
+		return false;
+	}
+	/* generous: a loaded CI machine (writeback after a kernel unpack) is slow */
+	if (h_safe_kill((pid_t)pid, SIGTERM) < 0 || !h_wait_gone((pid_t)pid, 15000)) {
+		agent_log_tail("h_stop_agent: the agent did not exit within 15 s of SIGTERM");
+		return false;
+	}
+	return true;
 }
 
 const char *h_fake_dump(void)

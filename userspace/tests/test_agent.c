@@ -769,8 +769,13 @@ static void t_reconnect(void)
 	struct json_object *s;
 	int rc;
 
-	ok(hl_connect(h_sock, &c) == 0 && hl_set_reconnect(c, 10000) == 0 && hl_subscribe(c) == 0,
-	   "subscribe with hl_set_reconnect(10 s)");
+	c = NULL;
+	if (!ok(hl_connect(h_sock, &c) == 0 && hl_set_reconnect(c, 10000) == 0 && hl_subscribe(c) == 0,
+		"subscribe with hl_set_reconnect(10 s)")) {
+		if (c)
+			hl_disconnect(c);
+		return;
+	}
 	ok(h_stop_agent() && h_agent_start(NULL) == 0, "agent restarted");
 	rc = hl_wait_event(c, 10000, &ev);
 	ok(rc == 0 && ev.type == HL_EVENT_RECONNECTED, "hl_wait_event: HL_EVENT_RECONNECTED (%d, %s)", rc, ev.text);
