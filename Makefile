@@ -23,7 +23,7 @@ VM_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static \
 UAPI_HDR  := $(VMBUILD)/include/linux/liveupdate.h
 
 LIB_SRC   := tests/vm/lib/scenario.c
-LIB_HDR   := tests/vm/lib/scenario.h
+LIB_HDR   := $(wildcard tests/vm/lib/*.h)
 SCEN_SRC  := $(sort $(wildcard tests/vm/*.c))
 SELF_SRC  := $(sort $(wildcard tests/vm/selftest/*.c))
 DEMO_SRC  := $(sort $(wildcard tests/vm/demo/*.c))
@@ -43,6 +43,9 @@ fetch: deps
 
 kernel: fetch
 	@for f in $(KFLAVOURS); do scripts/build-kernel.sh $$f || exit 1; done
+
+# Scenarios that are another one with other metadata (#include "X.c").
+$(VMBUILD)/scenarios/kernel-vm-debug: tests/vm/kernel-a-b-a.c
 
 # The LUO uapi header comes from the kernel tree we build (it may be patched).
 $(LINUX)/include/uapi/linux/liveupdate.h:

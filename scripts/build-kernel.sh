@@ -1,7 +1,21 @@
 #!/bin/bash
-# Build a bzImage of build/linux for a config flavour (vm or debug).
+# Build a bzImage for a config flavour and print the path of the cached image.
 #
-#   scripts/build-kernel.sh vm|debug     prints the path of the cached bzImage
+#   scripts/build-kernel.sh vm|debug|vmb|v0.1|stock
+#
+# Flavours (all on "make tinyconfig" plus fragments):
+#   vm     build/linux (baseline + kernel/patches), kernel/config/vm.config
+#   debug  build/linux, vm.config + debug.config (the test kernel)
+#   vmb    build/linux, vm.config + vmb.config: kernel "B" of the A->B
+#          scenarios (another LOCALVERSION, NUMA, HVO and deferred struct
+#          page init the other way round from debug, zstd compressed)
+#   v0.1   the previous release: build/linux-v0.1 = baseline + the series
+#          vendored in kernel/releases/v0.1/patches (git am), that release's
+#          vm.config (kernel/releases/v0.1/vm.config) + release.config
+#   stock  the pristine source: build/linux-stock = baseline, no series,
+#          vm.config + stock.config (no hugetlb handler exists there)
+# build/linux-v0.1 and build/linux-stock are git worktrees of build/linux,
+# made (and remade when build/linux or the vendored series changes) here.
 #
 # Cache: $HUGELIVE_CACHE (default ~/.cache/hugelive) holds
 #   obj-<flavour>/          an out-of-tree object dir, reused incrementally
@@ -20,13 +34,55 @@ TREE=$(basename "$LINUX")
 CACHE=${HUGELIVE_CACHE:-$HOME/.cache/hugelive}
 JOBS=${JOBS:-$(nproc)}
 
+CFG=$TOP/kernel/config
+REL=$TOP/kernel/releases
+SIDE=   # a side tree: its series (a directory of patches) or "none"
 case "$FLAVOUR" in
-vm)    FRAGS=("$TOP/kernel/config/vm.config") ;;
-debug) FRAGS=("$TOP/kernel/config/vm.config" "$TOP/kernel/config/debug.config") ;;
-*)     echo "build-kernel: unknown flavour '$FLAVOUR' (vm or debug)" >&2; exit 2 ;;
+vm)    FRAGS=("$CFG/vm.config") ;;
+debug) FRAGS=("$CFG/vm.config" "$CFG/debug.config") ;;
+vmb)   FRAGS=("$CFG/vm.config" "$CFG/vmb.config") ;;
+v0.1)  FRAGS=("$REL/v0.1/vm.config" "$REL/v0.1/release.config"); SIDE=$REL/v0.1/patches ;;
+stock) FRAGS=("$CFG/vm.config" "$CFG/stock.config"); SIDE=none ;;
+*)     echo "build-kernel: unknown flavour '$FLAVOUR' (vm, debug, vmb, v0.1 or stock)" >&2; exit 2 ;;
 esac
 
+[ -e "$TOP/build/linux/.git" ] || "$TOP/scripts/fetch-kernel.sh" >&2
 [ -e "$LINUX/.git" ] || "$TOP/scripts/fetch-kernel.sh" >&2
+
+# side_tree DIR SERIES: DIR is a worktree of build/linux at baseline with
+# SERIES (a patch directory with a series file, or "none") applied by git
+# am. Its stamp records the baseline commit and the series content, so a
+# re-extracted build/linux or a changed series remakes it.
+side_tree() {
+	local dir=$1 series=$2 base want have p
+	base=$(git -C "$TOP/build/linux" rev-parse 'baseline^{commit}')
+	want="$base $(if [ "$series" = none ]; then echo none; else
+		(cat "$series/series"; for p in $(grep -v '^\s*#' "$series/series"); do cat "$series/$p"; done) |
+		sha256sum | cut -c1-16; fi)"
+	have=$(cat "$dir/.hugelive-stamp" 2>/dev/null || true)
+	if [ "$have" = "$want" ] && [ -z "$(git -C "$dir" status --porcelain -uall 2>/dev/null | grep -v '^?? \.hugelive-stamp$')" ]; then
+		return 0
+	fi
+	echo "build-kernel: preparing $dir (baseline${series:+ + $series})" >&2
+	git -C "$TOP/build/linux" worktree remove --force "$dir" >/dev/null 2>&1 || true
+	rm -rf "$dir"
+	git -C "$TOP/build/linux" worktree prune
+	git -C "$TOP/build/linux" worktree add -q --detach "$dir" baseline
+	if [ "$series" != none ]; then
+		for p in $(grep -v '^\s*#' "$series/series" | grep -v '^\s*$'); do
+			git -C "$dir" -c user.name=hugelive -c user.email=hugelive@localhost am -q --keep-cr "$series/$p" ||
+				{ echo "build-kernel: $p does not apply on baseline" >&2; git -C "$dir" am --abort || true; exit 1; }
+		done
+	fi
+	echo "$want" >"$dir/.hugelive-stamp"
+}
+if [ -n "$SIDE" ]; then
+	LINUX=$TOP/build/linux-$FLAVOUR
+	TREE=linux-$FLAVOUR
+	exec 8>"$TOP/build/.linux-$FLAVOUR.lock"
+	flock 8
+	side_tree "$LINUX" "$SIDE"
+fi
 
 key=$( {
 	echo "flavour $FLAVOUR"
@@ -49,7 +105,7 @@ if [ -f "$IMG" ]; then
 fi
 
 OBJ=$CACHE/obj-$FLAVOUR
-[ "$TREE" = linux ] || OBJ=$CACHE/obj-$FLAVOUR-$TREE
+[ "$TREE" = linux ] || [ -n "$SIDE" ] || OBJ=$CACHE/obj-$FLAVOUR-$TREE
 mkdir -p "$OBJ" "$CACHE/images"
 exec 9>"$OBJ.lock"
 flock 9
@@ -64,10 +120,24 @@ start=$(date +%s)
 	make -C "$LINUX" O="$OBJ" -s tinyconfig
 	"$LINUX/scripts/kconfig/merge_config.sh" -m -O "$OBJ" "$OBJ/.config" "${FRAGS[@]}" >/dev/null
 	make -C "$LINUX" O="$OBJ" -s olddefconfig
-	# Every fragment line must have survived olddefconfig.
-	for f in "${FRAGS[@]}"; do
-		grep -E '^CONFIG_[A-Z0-9_]+=' "$f" | while read -r line; do
-			grep -qx "$line" "$OBJ/.config" || { echo "build-kernel: $line from $(basename "$f") not in final config" >&2; exit 1; }
+	# Every fragment line must have survived olddefconfig (the later
+	# fragment wins where two set the same option; "is not set" lines too).
+	for ((i = 0; i < ${#FRAGS[@]}; i++)); do
+		f=${FRAGS[$i]}
+		grep -E '^(CONFIG_[A-Z0-9_]+=|# CONFIG_[A-Z0-9_]+ is not set)' "$f" | while read -r line; do
+			opt=$(grep -oE 'CONFIG_[A-Z0-9_]+' <<<"$line")
+			later=0
+			for g in "${FRAGS[@]:$((i + 1))}"; do
+				grep -qE "^($opt=|# $opt is not set)" "$g" && later=1
+			done
+			[ $later = 1 ] && continue
+			if [[ $line = "#"* ]]; then
+				! grep -q "^$opt=[ym]" "$OBJ/.config" ||
+					{ echo "build-kernel: '$line' from $(basename "$f"), but $opt is set in the final config" >&2; exit 1; }
+			else
+				grep -qx "$line" "$OBJ/.config" ||
+					{ echo "build-kernel: $line from $(basename "$f") not in final config" >&2; exit 1; }
+			fi
 		done
 	done
 	make -C "$LINUX" O="$OBJ" -j"$JOBS" -s bzImage

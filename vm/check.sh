@@ -5,7 +5,8 @@
 #   vm/check.sh --selftest-only  harness self-tests only
 #   vm/check.sh --run NAME [--flavour debug|vm]   one scenario, verbose
 #
-# VM scenarios are every tests/vm/*.c, run with the debug kernel,
+# VM scenarios are every tests/vm/*.c, run with the debug kernel (or the
+# flavours their kernels= metadata names, each built once first),
 # $HUGELIVE_JOBS at a time (default nproc). Output:
 # one TAP-ish line per item (scenario details indented), then exactly
 # "N passed, N failed". Exit status 0 only when nothing failed.
@@ -83,6 +84,23 @@ sys.exit(0 if len(rows) >= 6 and all(c["status"] == "pass" for c in rows) else 1
 ' <<<"$json" 2>&1); rc=$?
 	indent <<<"$out"
 	verdict $rc "host: hugelivectl check --kernel finds every format of the series in the $FLAVOUR kernel"
+fi
+# Kernels the scenarios name besides this one (metadata kernels="..."):
+# each built once here, before the guests run in parallel.
+if [ $MODE = all ]; then
+	images="$FLAVOUR=$KERNEL"
+	for f in $(grep -ho 'hugelive-scenario:.*' tests/vm/*.c | grep -o 'kernels="[^"]*"' |
+		   sed 's/^kernels="//; s/"$//' | tr ' ' '\n' | sort -u); do
+		[ "$f" = "$FLAVOUR" ] && continue
+		kt0=$(date +%s)
+		if img=$(scripts/build-kernel.sh "$f"); then
+			images+=" $f=$img"
+			echo "# $f kernel: $img ($(( $(date +%s) - kt0 ))s)"
+		else
+			verdict 1 "build the $f kernel (named by kernels= of $(grep -l "kernels=\"[^\"]*\b$f\b" tests/vm/*.c | xargs -r -n1 basename | tr '\n' ' '))"
+		fi
+	done
+	export HUGELIVE_IMAGES=$images
 fi
 run() { vm/run-scenario.sh "$@"; }
 

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Build the hugelive VM initramfs (newc cpio, optionally gzip'd).
 #
-#   vm/mkinitramfs.sh -o OUT.cpio -k BZIMAGE [-z] [-s DIR]... [-x FILE]... [-b FILE]... [-d DIR]...
+#   vm/mkinitramfs.sh -o OUT.cpio -k BZIMAGE [-K FLAVOUR=BZIMAGE]... [-z] [-s DIR]... [-x FILE]... [-b FILE]... [-d DIR]...
 #
 #   -k BZIMAGE  kernel to kexec into, stored as /boot/bzImage
+#   -K F=IMG    a kernel flavour of a multi-kernel scenario, /boot/bzImage-F
 #   -s DIR      every executable in DIR goes to /scenarios/ (scenario binaries)
 #   -x FILE     one scenario program, goes to /scenarios/
 #   -z          compress with gzip (default: a plain cpio, which the guest
@@ -19,17 +20,18 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 OUT= KERNEL=
-SCEN_DIRS=() SCEN_FILES=() BINS=() GZIP=0
-while getopts "o:k:s:x:b:d:z" opt; do
+SCEN_DIRS=() SCEN_FILES=() BINS=() GZIP=0 KFLAVS=()
+while getopts "o:k:K:s:x:b:d:z" opt; do
 	case $opt in
 	o) OUT=$OPTARG ;;
 	k) KERNEL=$OPTARG ;;
+	K) KFLAVS+=("$OPTARG") ;;
 	s) SCEN_DIRS+=("$OPTARG") ;;
 	x) SCEN_FILES+=("$OPTARG") ;;
 	z) GZIP=1 ;;
 	b) BINS+=("$OPTARG") ;;
 	d) for f in "$OPTARG"/*; do [ -f "$f" ] && [ -x "$f" ] && BINS+=("$f"); done ;;
-	*) echo "usage: $0 -o OUT -k BZIMAGE [-z] [-s DIR]... [-x FILE]... [-b FILE]... [-d DIR]..." >&2; exit 2 ;;
+	*) echo "usage: $0 -o OUT -k BZIMAGE [-K F=BZIMAGE]... [-z] [-s DIR]... [-x FILE]... [-b FILE]... [-d DIR]..." >&2; exit 2 ;;
 	esac
 done
 [ -n "$OUT" ] && [ -n "$KERNEL" ] || { echo "mkinitramfs: -o and -k are required" >&2; exit 2; }
@@ -90,6 +92,10 @@ for app in $("$BUSYBOX" --list-full); do
 	echo "slink /$app /bin/busybox 0777 0 0" >>"$LIST"
 done
 addfile /boot/bzImage "$KERNEL" 0644
+for kf in ${KFLAVS[@]+"${KFLAVS[@]}"}; do
+	[ -f "${kf#*=}" ] || { echo "mkinitramfs: no kernel image ${kf#*=} (flavour ${kf%%=*})" >&2; exit 1; }
+	addfile "/boot/bzImage-${kf%%=*}" "${kf#*=}" 0644
+done
 echo "root:x:0:0:root:/root:/bin/sh" >"$LIST.passwd"
 addfile /etc/passwd "$LIST.passwd" 0644
 trap 'rm -f "$LIST" "$LIST.passwd"' EXIT

@@ -19,6 +19,16 @@
 # panic/Oops (unless allow_warn=1). Otherwise: the reason, the last 40
 # lines of the console log, exit 1.
 #
+# kernels="F0 F1 ..." (metadata) names the kernel flavour each generation
+# runs (scripts/build-kernel.sh flavours: debug vm vmb v0.1 stock; word g
+# for generation g, the last word for the generations after it): QEMU boots
+# F0, every flavour named is in the initramfs as /boot/bzImage-F, and the
+# guest's /init learns the list from hugelive.kernels=F0,F1,... and kexecs
+# generation g into F(g+1) ($HUGELIVE_KERNEL). The images come from
+# $HUGELIVE_IMAGES ("F=PATH ...", set by vm/check.sh, which builds each once)
+# or else from scripts/build-kernel.sh; -k does not apply then.
+# $HUGELIVE_KERNELS (a blank-separated list) overrides the metadata list.
+#
 # Options: -k kernel (default: scripts/build-kernel.sh debug), -i initramfs
 # (default: build one with vm/mkinitramfs.sh holding only this scenario's
 # program from build/vm/scenarios/, see "make vm-bins"), -c extra kernel
@@ -56,12 +66,11 @@ fi
 [ -f "$SRC" ] || { echo "run-scenario: no scenario '$1'" >&2; exit 2; }
 NAME=$(basename "$SRC" .c)
 LOGNAME_=${LOGNAME_:-$NAME}
-[ -n "$KERNEL" ] || KERNEL=$("$TOP/scripts/build-kernel.sh" debug)
 
 # ---- metadata ----
 META=$(grep -m1 -o 'hugelive-scenario:.*' "$SRC" | sed 's/^hugelive-scenario://; s/\*\/.*$//') || {
 	echo "run-scenario: $SRC has no 'hugelive-scenario:' metadata line" >&2; exit 2; }
-M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0 M_userspace=0 M_bins= M_numa=0 M_numa_mem= M_qemu=
+M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0 M_userspace=0 M_bins= M_numa=0 M_numa_mem= M_qemu= M_kernels=
 rest=$META
 re='^[[:space:]]*([a-z_]+)=("([^"]*)"|([^[:space:]]*))(.*)$'
 while [[ $rest =~ $re ]]; do
@@ -69,10 +78,39 @@ while [[ $rest =~ $re ]]; do
 	val=${BASH_REMATCH[3]}${BASH_REMATCH[4]}
 	rest=${BASH_REMATCH[5]}
 	case $key in
-	generations|mem|timeout|smp|cmdline|allow_warn|userspace|bins|numa|numa_mem|qemu) printf -v "M_$key" '%s' "$val" ;;
+	generations|mem|timeout|smp|cmdline|allow_warn|userspace|bins|numa|numa_mem|qemu|kernels) printf -v "M_$key" '%s' "$val" ;;
 	*) ;;  # unknown keys are for the scenario's own use
 	esac
 done
+[ -z "${HUGELIVE_KERNELS:-}" ] || M_kernels=$HUGELIVE_KERNELS
+
+# ---- kernels ----
+# image_of FLAVOUR: the bzImage of a flavour (from $HUGELIVE_IMAGES, else built).
+image_of() {
+	local w
+	if [ -n "${HUGELIVE_IMAGES:-}" ]; then
+		for w in $HUGELIVE_IMAGES; do
+			[ "${w%%=*}" = "$1" ] && { echo "${w#*=}"; return 0; }
+		done
+		echo "run-scenario: no $1 kernel in HUGELIVE_IMAGES (its build failed?)" >&2
+		return 1
+	fi
+	"$TOP/scripts/build-kernel.sh" "$1"
+}
+KFLAV=() KIMG=()
+if [ -n "$M_kernels" ]; then
+	read -ra KLIST <<<"$M_kernels"
+	for f in "${KLIST[@]}"; do
+		case $f in *[!a-z0-9.]*) echo "run-scenario: bad kernel flavour '$f' in kernels=" >&2; exit 2 ;; esac
+		seen=0
+		for g in ${KFLAV[@]+"${KFLAV[@]}"}; do [ "$g" = "$f" ] && seen=1; done
+		[ $seen = 1 ] && continue
+		img=$(image_of "$f") || { echo "run-scenario: cannot get the $f kernel" >&2; exit 2; }
+		KFLAV+=("$f"); KIMG+=("$img")
+	done
+	KERNEL=$(image_of "${KLIST[0]}")
+fi
+[ -n "$KERNEL" ] || KERNEL=$("$TOP/scripts/build-kernel.sh" debug)
 if [ -n "$TMO" ]; then
 	M_timeout=$TMO
 elif [ -n "${HUGELIVE_TIMEOUT_SCALE:-}" ]; then
@@ -88,6 +126,12 @@ if [ -z "$INITRD" ]; then
 	[ -x "$BIN" ] || { echo "run-scenario: $BIN not built (make vm-bins)" >&2; exit 2; }
 	INITRD=$TOP/build/vm/initramfs/$NAME-$(basename "$(dirname "$KERNEL")").cpio
 	extra=()
+	if [ ${#KFLAV[@]} -gt 0 ]; then
+		INITRD=$TOP/build/vm/initramfs/$NAME-$(printf '%s\n' "${KIMG[@]}" | sha256sum | cut -c1-12).cpio
+		for ((k = 0; k < ${#KFLAV[@]}; k++)); do
+			extra+=(-K "${KFLAV[$k]}=${KIMG[$k]}")
+		done
+	fi
 	if [ "$M_userspace" = 1 ]; then
 		[ -d "$TOP/userspace/build/bin" ] || { echo "run-scenario: $NAME wants userspace/build/bin (make -C userspace)" >&2; exit 2; }
 		extra+=(-d "$TOP/userspace/build/bin")
@@ -108,6 +152,7 @@ RES=$LOGDIR/$LOGNAME_.results
 rm -f "$LOG" "$RES"
 
 CMDLINE="console=ttyS0 kho=on liveupdate=on panic=-1 hugelive.scenario=$NAME hugelive.gen=0 hugelive.generations=$M_generations"
+[ -n "$M_kernels" ] && CMDLINE+=" hugelive.kernels=$(tr -s ' ' ',' <<<"$M_kernels")"
 [ -n "$M_cmdline" ] && CMDLINE+=" $M_cmdline"
 [ "${CORRUPT:-0}" != 0 ] && CMDLINE+=" hugelive.corrupt=1"
 [ -n "$XCMD" ] && CMDLINE+=" $XCMD"

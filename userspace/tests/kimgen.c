@@ -12,6 +12,9 @@
 
 const char *const kimg_all[] = { "kho-v4", "luo-v5", "memfd-v2", "hugetlb-memfd-v1", "hugetlb-pool-v2", NULL };
 const char *const kimg_no_hugetlb[] = { "kho-v4", "luo-v5", "memfd-v2", NULL };
+const char *const kimg_v01[] = { "kho-v4", "luo-v5", "memfd-v2", "hugetlb-memfd-v1", "hugetlb-pool-v1", NULL };
+const char *const kimg_reads_v01[] = { "kho-v4", "luo-v5", "memfd-v2", "hugetlb-memfd-v1", "hugetlb-pool-v1",
+				       "hugetlb-pool-v2", NULL };
 
 static void put16(unsigned char *p, unsigned v)
 {

@@ -25,6 +25,10 @@ enum {
 extern const char *const kimg_all[];
 /* ... and of one without it (stock 7.3 + memfd: KHO, LUO, memfd). */
 extern const char *const kimg_no_hugetlb[];
+/* ... of release v0.1 (it writes hugetlb-pool-v1) */
+extern const char *const kimg_v01[];
+/* ... of a series that writes hugetlb-pool-v2 and reads hugetlb-pool-v1 too */
+extern const char *const kimg_reads_v01[];
 
 /* comp: "gzip", "xz", "lzma", "zstd", "none", or "lz4"/"bzip2" (magic only). Returns 0 or -1. */
 int kimg_write(const char *path, const char *comp, const char *const *strings, unsigned flags);

@@ -153,6 +153,146 @@ static void t_parse(void)
 	ok(rc == 0 && all_found(&k), "the same image under the default bound: accepted (%s)", err);
 }
 
+/* ---- what the running kernel writes ----------------------------------- */
+
+static char banner[4096];
+static int tool(const char *args, char *out, size_t len);
+static const char *jcheck(struct json_object *o, const char *name, const char **reason);
+static struct json_object *check_json(const char *args, int *rc);
+
+/* strings of list plus this host's /proc/version banner (the "running kernel") */
+static int write_running(const char *p, const char *comp, const char *const *list, bool with_banner)
+{
+	const char *l[16];
+	size_t n = 0;
+
+	for (; list[n] && n < 14; n++)
+		l[n] = list[n];
+	if (with_banner)
+		l[n++] = banner;
+	l[n] = NULL;
+	return kimg_write(p, comp, l, 0);
+}
+
+static size_t fam(const char *family)
+{
+	for (size_t i = 0; i < hl_nformats; i++)
+		if (!strcmp(hl_formats[i].family, family))
+			return i;
+	return 0;
+}
+
+static void t_running(void)
+{
+	static const char *const suffix[] = { "kho-v4", "luo-v5", "memfd-v2", "hugetlb-memfd-v3", "hugetlb-pool-v2", NULL };
+	char *v = hl_read_file("/proc/version", sizeof(banner), NULL);
+	char cur[256], v01[256], both[256], nob[256], miss[1024], cs[64];
+	struct hl_running run;
+	struct hl_kimage k;
+	const char *fix = NULL;
+	char err[1024];
+	int rc;
+
+	snprintf(banner, sizeof(banner), "%s", v ? v : "");
+	free(v);
+	banner[strcspn(banner, "\n")] = '\0';
+	if (!ok(banner[0] != '\0', "/proc/version read: \"%.40s...\"", banner))
+		return;
+	snprintf(cur, sizeof(cur), "%s", path("run-current.img"));
+	snprintf(v01, sizeof(v01), "%s", path("run-v01.img"));
+	snprintf(both, sizeof(both), "%s", path("run-both.img"));
+	snprintf(nob, sizeof(nob), "%s", path("run-nobanner.img"));
+	ok(!write_running(cur, "xz", kimg_all, true) && !write_running(v01, "gzip", kimg_v01, true) &&
+	   !write_running(both, "zstd", kimg_reads_v01, true) && !write_running(nob, "xz", kimg_v01, false),
+	   "images written: current, v0.1 and reads-both with the banner, v0.1 without");
+
+	/* versions per family: the highest, strings that start a string first */
+	rc = hl_kimage_inspect(both, 0, &k, err, sizeof(err));
+	ok(rc == 0 && hl_kimage_version(&k, fam("hugetlb-pool")) == 2 && (k.vers[fam("hugetlb-pool")] & 6) == 6,
+	   "pool-v1 and pool-v2 in one image: both seen, it writes v2 (mask 0x%llx)",
+	   (unsigned long long)k.vers[fam("hugetlb-pool")]);
+	rc = hl_kimage_inspect(v01, 0, &k, err, sizeof(err));
+	ok(rc == 0 && hl_kimage_version(&k, fam("hugetlb-pool")) == 1 && hl_kimage_version(&k, fam("memfd")) == 2,
+	   "v0.1 image: writes hugetlb-pool-v1, memfd-v2");
+	rc = kimg_write(path("suffix.img"), "xz", suffix, 0) ? -999 : hl_kimage_inspect(path("suffix.img"), 0, &k, err, sizeof(err));
+	ok(rc == 0 && hl_kimage_version(&k, fam("memfd")) == 2 && (k.vers[fam("memfd")] & (1u << 3)) &&
+	   !(k.vers_alone[fam("memfd")] & (1u << 3)) && hl_kimage_version(&k, fam("hugetlb-memfd")) == 3,
+	   "\"memfd-v3\" only as the tail of \"hugetlb-memfd-v3\": memfd still writes v2");
+
+	/* the running kernel's image: the banner decides */
+	rc = hl_running_formats(v01, &run);
+	ok(rc == 0 && run.from_image && !strcmp(run.image, v01) && run.in_image[fam("hugetlb-pool")] &&
+	   !strcmp(hl_running_compat(&run, fam("hugetlb-pool"), cs, sizeof(cs)), "hugetlb-pool-v1") && !run.note[0],
+	   "running image v0.1 with this kernel's banner: formats from it, pool %s", cs);
+	rc = hl_running_formats(nob, &run);
+	ok(rc == 1 && !run.from_image && strstr(run.note, "not the running kernel") && strstr(run.note, "/proc/version") &&
+	   strstr(run.note, "built-in format table") &&
+	   !strcmp(hl_running_compat(&run, fam("hugetlb-pool"), cs, sizeof(cs)), "hugetlb-pool-v2"),
+	   "an image without the running kernel's banner is not trusted: built-in table (%s)", run.note);
+	rc = hl_running_formats(path("nonexistent.img"), &run);
+	ok(rc == 1 && strstr(run.note, "cannot open") && strstr(run.note, "built-in"),
+	   "a missing running image: built-in table (%s)", run.note);
+	rc = hl_running_formats(path("text.img"), &run);
+	ok(rc == 1 && strstr(run.note, "HdrS"), "a non-kernel running image: built-in table (%s)", run.note);
+
+	/* the rule: the target must have what the running kernel writes */
+	hl_running_formats(v01, &run);
+	rc = hl_kimage_inspect(cur, 0, &k, err, sizeof(err));
+	ok(rc == 0 && hl_kimage_missing_run(&k, &run, hl_needs_of(1), miss, sizeof(miss), &fix) == 1 &&
+	   strstr(miss, "\"hugetlb-pool-v1\" (hugetlb pool format, written by the running kernel)") &&
+	   fix && strstr(fix, "reads \"hugetlb-pool-v1\""),
+	   "v0.1 -> a series that cannot read pool-v1: hugetlb-pool-v1 missing (%s; %s)", miss, fix ? fix : "");
+	ok(hl_kimage_missing_run(&k, &run, hl_needs_of(0), miss, sizeof(miss), NULL) == 0,
+	   "v0.1 -> that series without hugetlb files: nothing missing");
+	rc = hl_kimage_inspect(both, 0, &k, err, sizeof(err));
+	ok(rc == 0 && hl_kimage_missing_run(&k, &run, hl_needs_of(1), miss, sizeof(miss), &fix) == 0,
+	   "v0.1 -> a series that reads pool-v1 too: nothing missing (%s)", miss);
+	hl_running_formats(cur, &run);
+	rc = hl_kimage_inspect(v01, 0, &k, err, sizeof(err));
+	ok(rc == 0 && hl_kimage_missing_run(&k, &run, hl_needs_of(2), miss, sizeof(miss), &fix) == 1 &&
+	   strstr(miss, "\"hugetlb-pool-v2\"") && !strstr(miss, "memfd"),
+	   "downgrade current -> v0.1 with hugetlb files: hugetlb-pool-v2 missing (%s)", miss);
+	ok(hl_kimage_missing(&k, hl_needs_of(2), miss, sizeof(miss), &fix) == 1 && strstr(miss, "hugetlb-pool-v2") &&
+	   !strstr(miss, "written by"), "the built-in table agrees, without claiming the running kernel wrote it");
+
+	/* hugelivectl check --running-kernel */
+	{
+		struct json_object *o;
+		const char *why = "";
+		char a[1024];
+		bool c;
+
+		snprintf(a, sizeof(a), "--require-hugetlb --kernel %s --running-kernel %s --append 'kho=on liveupdate=on'",
+			 v01, cur);
+		o = check_json(a, &rc);
+		c = o && rc == 5 && !strcmp(jcheck(o, "running-kernel", &why), "pass") && strstr(why, cur);
+		ok(c, "check --running-kernel: the running kernel's formats come from it (%s)", why);
+		c = o && !strcmp(jcheck(o, "image-hugetlb-pool-v2", &why), "fail") &&
+		    strstr(why, "written by the running kernel") && strstr(why, v01) &&
+		    strstr(why, "reads \"hugetlb-pool-v2\"") && strstr(why, "has only hugetlb-pool-v1");
+		ok(c, "check: downgrade into v0.1 with hugetlb fails on image-hugetlb-pool-v2 (%s)", why);
+		c = o && !strcmp(jcheck(o, "image-hugetlb-memfd-v1", &why), "pass");
+		ok(c, "check: hugetlb-memfd-v1 is there");
+		json_object_put(o);
+		why = "";
+		snprintf(a, sizeof(a), "--require-hugetlb --kernel %s --running-kernel %s --append 'kho=on liveupdate=on'",
+			 both, v01);
+		o = check_json(a, &rc);
+		c = o && rc != 5 && hl_jint(o, "image_failures", -1) == 0 &&
+		    !strcmp(jcheck(o, "image-hugetlb-pool-v1", &why), "pass");
+		ok(c, "check: v0.1 running -> an image that reads pool-v1: image-hugetlb-pool-v1 passes (exit %d)", rc);
+		json_object_put(o);
+		why = "";
+		snprintf(a, sizeof(a), "--kernel %s --running-kernel %s --append 'kho=on liveupdate=on'", cur, nob);
+		o = check_json(a, &rc);
+		c = o && !strcmp(jcheck(o, "running-kernel", &why), "warn") && strstr(why, "built-in table") &&
+		    strstr(why, "not the running kernel");
+		ok(c, "check: a running image that is not the running kernel: warn, built-in table (%s)", why);
+		json_object_put(o);
+		ok(tool("check --running-kernel /x", err, sizeof(err)) == 2, "check --running-kernel without --kernel: usage, exit 2");
+	}
+}
+
 /* ---- hugelivectl ------------------------------------------------------- */
 
 /* Run hugelivectl; stdout (and stderr) into out. Returns the exit status. */
@@ -399,6 +539,75 @@ static void t_agent(void)
 	hl_disconnect(c);
 }
 
+/*
+ * The agent judges with the running kernel's formats: started with
+ * --running-kernel (a "current series" image carrying this host's banner),
+ * a downgrade into a v0.1-like image with a hugetlb file is refused naming
+ * hugetlb-pool-v2 and where that requirement came from; the request's own
+ * running_kernel (hugelivectl update --running-kernel) overrides it; the
+ * sessions stay; an update into an image that reads the format carries
+ * everything.
+ */
+static void t_agent_running(void)
+{
+	char cur[256], v01[256], both[256], err[1024], out[4096], a[1024];
+	struct json_object *st;
+	hl_client *c;
+	int64_t old;
+	int rc, fd = -1;
+	bool ok_;
+
+	snprintf(cur, sizeof(cur), "%s", path("run-current.img"));
+	snprintf(v01, sizeof(v01), "%s", path("run-v01.img"));
+	snprintf(both, sizeof(both), "%s", path("run-both.img"));
+	h_fake_hugetlb = true;
+	h_fresh_kernel();
+	snprintf(a, sizeof(a), "--running-kernel %s", cur);
+	if (!ok(h_agent_start(a) == 0 && hl_connect(h_sock, &c) == 0, "agent up with --running-kernel"))
+		return;
+	ok(hl_create_session(c, "dg") == 0 && preserve(c, "dg", 1, false, "dg-shm") == 0 &&
+	   preserve(c, "dg", 2, true, NULL) == 0, "a shmem and a hugetlb memfd preserved");
+	rc = h_update(v01, 2000, err, sizeof(err));
+	ok_ = rc == -EOPNOTSUPP && strstr(err, v01) &&
+	      strstr(err, "\"hugetlb-pool-v2\" (hugetlb pool format, written by the running kernel)") &&
+	      !strstr(err, "hugetlb-memfd-v1") && strstr(err, "formats from ") && strstr(err, cur) &&
+	      strstr(err, "reads \"hugetlb-pool-v2\"") && strstr(err, "nothing was loaded or frozen");
+	ok(ok_, "downgrade with a hugetlb file: refused naming hugetlb-pool-v2 and the running image (%s)", err);
+	ok(h_log_has("formats come from .*run-current.img"), "the agent logged where the formats came from");
+	ok(strstr(h_fake_dump(), "loaded 0") != NULL, "nothing loaded after the refusal");
+	st = h_status();
+	ok(st && hl_jint(st, "outgoing_sessions", -1) == 1 && hl_jint(st, "outgoing_hugetlb_files", -1) == 1 &&
+	   hl_jint(st, "outgoing_files", -1) == 2, "the session and both files are still there");
+	json_object_put(st);
+	/* the request's running_kernel: v0.1 runs (so the target must read pool-v1) */
+	snprintf(a, sizeof(a), "update --kernel %s --running-kernel %s --append 'kho=on liveupdate=on' --dry-run", cur, v01);
+	rc = tool(a, out, sizeof(out));
+	ok(rc == 5 && strstr(out, "\"hugetlb-pool-v1\"") && strstr(out, "run-v01.img"),
+	   "update --running-kernel v0.1 into a series that cannot read pool-v1: exit 5 naming hugetlb-pool-v1");
+	snprintf(a, sizeof(a), "update --kernel %s --running-kernel %s --append 'kho=on liveupdate=on' --dry-run", both, v01);
+	rc = tool(a, out, sizeof(out));
+	ok(rc == 0, "update --running-kernel v0.1 --dry-run into a series that reads pool-v1: passes (exit %d)", rc);
+	snprintf(a, sizeof(a), "update --kernel %s --running-kernel relative.img --append 'kho=on liveupdate=on'", both);
+	rc = tool(a, out, sizeof(out));
+	ok(rc == 5 && strstr(out, "running kernel image relative.img"), "update --running-kernel of a missing file: exit 5");
+	/* a good update carries everything */
+	old = h_agent_pid();
+	rc = h_update(both, 2000, err, sizeof(err));
+	ok(rc == 0, "update into an image that reads hugetlb-pool-v2: done (%d %s)", rc, err);
+	hl_disconnect(c);
+	ok(old > 1 && h_wait_gone((pid_t)old, 5000), "the old agent has exited");
+	if (!ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "agent up in the new 'kernel'"))
+		return;
+	ok(hl_retrieve_fd_self(c, "dg", 1, &fd) == 0 && h_memfd_has(fd, "dg-shm"), "shmem memfd carried");
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+	ok(hl_retrieve_fd_self(c, "dg", 2, &fd) == 0 && hl_fd_is_hugetlb(fd), "hugetlb memfd carried");
+	if (fd >= 0)
+		close(fd);
+	hl_disconnect(c);
+}
+
 /* ---- optionally a real cached image ------------------------------------ */
 
 static void t_real(void)
@@ -437,9 +646,11 @@ int main(int argc, char **argv)
 	}
 	t_parse();
 	t_tool();
-	if (geteuid() == 0)
+	t_running();
+	if (geteuid() == 0) {
 		t_agent();
-	else
+		t_agent_running();
+	} else
 		diag("SKIP agent part: needs root (not counted)");
 	t_real();
 	h_stop_all();

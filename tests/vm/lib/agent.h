@@ -19,7 +19,7 @@
  *  - a pattern-filled memory object with a header page (seed, size, the
  *    update the owner prepared for) and its word-by-word verifier;
  *  - ag_update(): the orchestrated update into generation N+1 with
- *    `hugelivectl update --kernel /boot/bzImage --initrd
+ *    `hugelivectl update --kernel $HUGELIVE_KERNEL (/boot/bzImage) --initrd
  *    $HUGELIVE_NEXT_INITRD --reuse-cmdline --append hugelive.gen=N+1`.
  */
 #ifndef HUGELIVE_AGENT_H
@@ -898,12 +898,13 @@ static inline void ag_update(int timeout_s)
 {
 	static char out[16384];
 	const char *initrd = getenv("HUGELIVE_NEXT_INITRD");
+	const char *kernel = getenv("HUGELIVE_KERNEL");
 	int rc;
 
 	hl_diag("gen %d: orchestrated update into gen %d", hl_gen(), hl_gen() + 1);
 	rc = ag_run(out, sizeof(out), -1,
-		    "hugelivectl update --kernel /boot/bzImage --initrd %s --reuse-cmdline "
-		    "--append hugelive.gen=%d --timeout %d",
+		    "hugelivectl update --kernel %s --initrd %s --reuse-cmdline "
+		    "--append hugelive.gen=%d --timeout %d", kernel && *kernel ? kernel : "/boot/bzImage",
 		    initrd ? initrd : "/tmp/next-initrd.cpio", hl_gen() + 1, timeout_s);
 	if (rc == 0) {
 		/* the tool saw the kexec stage; the reboot is on its way */

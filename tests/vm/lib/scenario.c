@@ -95,6 +95,26 @@ int hl_generations(void)
 	return (int)hl_param_ll("generations", 1);
 }
 
+const char *hl_flavour(int gen)
+{
+	static char out[4][32];
+	static int next;
+	const char *list = hl_param("kernels"), *p;
+	char *o = out[next++ % 4];
+	size_t n = 0;
+
+	if (!list || gen < 0)
+		return NULL;
+	/* word gen of the comma-separated list, else the last one */
+	for (p = list; gen > 0 && strchr(p, ','); gen--)
+		p = strchr(p, ',') + 1;
+	while (p[n] && p[n] != ',' && n + 1 < sizeof(out[0]))
+		n++;
+	memcpy(o, p, n);
+	o[n] = 0;
+	return o;
+}
+
 int hl_run_gens(void (*gen0)(void), void (*gen1)(void))
 {
 	if (hl_gen() == 0)

@@ -45,6 +45,13 @@ const char *hl_param(const char *key);
 long long hl_param_ll(const char *key, long long dflt);
 /* Value of CONFIG_SYM in /proc/config.gz ("y", "m", "123"...) or NULL. */
 const char *hl_kconfig(const char *sym);
+/*
+ * Multi-kernel scenarios (metadata kernels="F0 F1 ..."): the kernel flavour
+ * generation gen runs ("debug", "vmb", "v0.1", "stock", ...; the last one
+ * named for later generations), NULL without kernels=. Its image is
+ * /boot/bzImage-FLAVOUR; hl_kexec_next_generation() loads the next one.
+ */
+const char *hl_flavour(int gen);
 
 /* ---- TAP reporting --------------------------------------------------- */
 

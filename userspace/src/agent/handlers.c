@@ -67,8 +67,16 @@ static int check_passed_fd(int fd, uid_t peer, char *why, size_t len)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = readlink(path, link, sizeof(link) - 1);
 	link[n > 0 ? n : 0] = '\0';
-	if (strncmp(link, "/memfd:", 7) && (fstatfs(fd, &sfs) < 0 || (unsigned long)sfs.f_type != HUGETLBFS_MAGIC)) {
-		snprintf(why, len, "the fd is a shmem file but not a memfd");
+	/*
+	 * A memfd, or any shmem file without a link, which is what the
+	 * kernel's memfd handler takes (memfd_luo_can_preserve): a memfd that
+	 * came back from the previous kernel is one ("/ (deleted)", the
+	 * handler recreates it without the "memfd:" name), and a client
+	 * carrying it through a second update must be able to preserve it.
+	 */
+	if (strncmp(link, "/memfd:", 7) && (fstatfs(fd, &sfs) < 0 || (unsigned long)sfs.f_type != HUGETLBFS_MAGIC) &&
+	    (fstat(fd, &st) < 0 || st.st_nlink != 0)) {
+		snprintf(why, len, "the fd is a shmem file with a link (a file system name), not a memfd");
 		return -EINVAL;
 	}
 	fl = fcntl(fd, F_GETFL);

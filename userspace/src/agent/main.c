@@ -106,6 +106,9 @@ static void usage(FILE *f)
 		"  --kexec-via MODE       auto|systemd|direct: how the kexec happens (default auto:\n"
 		"                         systemd when it is PID 1 and started us as a unit, else\n"
 		"                         direct: sync, unmount/remount read-only, reboot(KEXEC))\n"
+		"  --running-kernel IMG   the running kernel's image, whose formats a target image\n"
+		"                         must read (default /boot/vmlinuz-$(uname -r), then\n"
+		"                         /lib/modules/$(uname -r)/vmlinuz; else a built-in table)\n"
 		"  --daemonize            fork; the parent exits once the socket is ready\n"
 		"  -v, --verbose          more logging (repeat for debug)\n"
 		"  -q, --quiet            errors only\n"
@@ -196,6 +199,7 @@ int main(int argc, char **argv)
 		{ "barrier-uid", required_argument, NULL, 'b' },
 		{ "daemonize", no_argument, NULL, 'D' },
 		{ "kexec-via", required_argument, NULL, 'X' },
+		{ "running-kernel", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
@@ -280,6 +284,13 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'D': do_daemon = true; break;
+		case 'R':
+			if (optarg[0] != '/' || strlen(optarg) > HL_MAX_PATH) {
+				fprintf(stderr, "hugelived: --running-kernel: '%s' is not an absolute path\n", optarg);
+				return 2;
+			}
+			snprintf(a->upd.running_kernel, sizeof(a->upd.running_kernel), "%s", optarg);
+			break;
 		case 'X':
 			if (kexec_via_parse(optarg, &via) < 0) {
 				fprintf(stderr, "hugelived: --kexec-via: '%s' is not auto, systemd or direct\n", optarg);

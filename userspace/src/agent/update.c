@@ -108,7 +108,7 @@ static void update_cancel_v(struct agent *a, int code, int64_t cause_uid, const 
 static void update_cancel_v(struct agent *a, int code, int64_t cause_uid, const char *pub,
 			    const char *fmt, va_list ap)
 {
-	char msg[512];
+	char msg[1024];
 	bool was_barrier;
 	int rc;
 
@@ -338,10 +338,33 @@ static bool kho_enabled(void)
  * session) needs KHO, LUO and memfd; a hugetlb file the hugetlb formats.
  * Cancels the update and returns -errno when the image cannot.
  */
-static int preflight_image(struct agent *a, int kfd, const char *path)
+/*
+ * What the running kernel writes (kimage.h hl_running_formats), looked up
+ * once per image path: the running kernel does not change under the agent.
+ */
+static const struct hl_running *running_formats(struct agent *a, const char *want)
 {
+	static struct hl_running r;
+	static char done_for[HL_MAX_PATH + 2];
+	static bool done;
+	const char *img = want && *want ? want : a->upd.running_kernel;
+
+	if (!done || strcmp(done_for, img)) {
+		if (hl_running_formats(img, &r))
+			LOGE("warning: the running kernel's formats: %s", r.note);
+		else
+			LOGI("the running kernel's formats come from %s", r.image);
+		snprintf(done_for, sizeof(done_for), "%s", img);
+		done = true;
+	}
+	return &r;
+}
+
+static int preflight_image(struct agent *a, int kfd, const char *path, const char *running_kernel)
+{
+	const struct hl_running *run = running_formats(a, running_kernel);
 	struct hl_kimage ki;
-	char err[512], missing[512];
+	char err[512], missing[768];
 	const char *fix;
 	int hfiles = 0, hsess = 0, rc, n;
 
@@ -359,14 +382,17 @@ static int preflight_image(struct agent *a, int kfd, const char *path)
 		update_cancel(a, -rc, "kernel image refused: %s; nothing was loaded or frozen", err);
 		return rc;
 	}
-	n = hl_kimage_missing(&ki, hl_needs_of(hfiles), missing, sizeof(missing), &fix);
+	n = hl_kimage_missing_run(&ki, run, hl_needs_of(hfiles), missing, sizeof(missing), &fix);
 	if (n) {
 		char need[96] = "the agent's state";
+		char from[700] = "";
 
 		if (hfiles)
 			snprintf(need, sizeof(need), "%d hugetlb file(s) in %d session(s)", hfiles, hsess);
-		update_cancel(a, EOPNOTSUPP, "kernel %s cannot take what is preserved: it lacks %s, needed by %s; "
-			      "%s; nothing was loaded or frozen", path, missing, need, fix);
+		if (run->from_image)
+			snprintf(from, sizeof(from), " (the running kernel's formats from %.400s)", run->image);
+		update_cancel(a, EOPNOTSUPP, "kernel %s cannot take what is preserved: it lacks %s, needed by %s%s; "
+			      "%s; nothing was loaded or frozen", path, missing, need, from, fix);
 		return -EOPNOTSUPP;
 	}
 	progress(a, "preflight", "%s: %s kernel, %llu bytes decompressed, has every format needed%s", path,
@@ -439,7 +465,7 @@ void update_start(struct agent *a, struct client *c, struct hl_req *r)
 			return update_cancel(a, rc, "cannot open initrd %s: %s", r->initrd, strerror(rc));
 		}
 	}
-	rc = preflight_image(a, kfd, r->kernel);
+	rc = preflight_image(a, kfd, r->kernel, r->running_kernel);
 	if (rc < 0) {
 		close(kfd);
 		if (ifd >= 0)

@@ -26,6 +26,7 @@ struct update_sm {
 	struct client *updater;
 	int64_t updater_req;
 	char kernel[HL_MAX_PATH + 1];
+	char running_kernel[HL_MAX_PATH + 1];	/* --running-kernel: the running kernel's image ("": look for it) */
 	struct json_object *last;	/* result of the last attempt */
 	bool exit_after_kexec;		/* fake backend: the "machine" rebooted */
 	bool force;			/* root's --force: nothing cancels the barrier */

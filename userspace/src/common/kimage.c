@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Target kernel image preflight: see kimage.h. */
 #include "kimage.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -24,15 +26,17 @@
  */
 const struct hl_format hl_formats[] = {
 	{ "kho-v4", "KHO (kexec handover) FDT", HL_NEED_KHO,
-	  "boot a kernel of the same KHO version with CONFIG_KEXEC_HANDOVER" },
+	  "boot a kernel of the same KHO version with CONFIG_KEXEC_HANDOVER", "kho", 4 },
 	{ "luo-v5", "LUO (live update orchestrator) ABI", HL_NEED_LUO,
-	  "boot a kernel of the same LUO version with CONFIG_LIVEUPDATE" },
+	  "boot a kernel of the same LUO version with CONFIG_LIVEUPDATE", "luo", 5 },
 	{ "memfd-v2", "memfd (shmem) file handler", HL_NEED_MEMFD,
-	  "boot a kernel with CONFIG_LIVEUPDATE_MEMFD of the same memfd version" },
+	  "boot a kernel with CONFIG_LIVEUPDATE_MEMFD of the same memfd version", "memfd", 2 },
 	{ "hugetlb-memfd-v1", "hugetlb file handler", HL_NEED_HUGETLB,
-	  "boot a kernel with CONFIG_LIVEUPDATE_HUGETLB, or finish the sessions holding hugetlb files" },
+	  "boot a kernel with CONFIG_LIVEUPDATE_HUGETLB, or finish the sessions holding hugetlb files",
+	  "hugetlb-memfd", 1 },
 	{ "hugetlb-pool-v2", "hugetlb pool format", HL_NEED_HUGETLB,
-	  "boot a kernel with CONFIG_LIVEUPDATE_HUGETLB, or finish the sessions holding hugetlb files" },
+	  "boot a kernel with CONFIG_LIVEUPDATE_HUGETLB, or finish the sessions holding hugetlb files",
+	  "hugetlb-pool", 2 },
 };
 const size_t hl_nformats = sizeof(hl_formats) / sizeof(hl_formats[0]);
 _Static_assert(sizeof(hl_formats) / sizeof(hl_formats[0]) <= HL_MAX_FORMATS, "hl_formats too long");
@@ -53,7 +57,7 @@ _Static_assert(sizeof(hl_formats) / sizeof(hl_formats[0]) <= HL_MAX_FORMATS, "hl
 #define XLF_CAN_BE_LOADED_ABOVE_4G 0x02
 
 #define CHUNK (1u << 20)
-#define OVL 64			/* longer than every compatible string + NUL */
+#define OVL 512			/* longer than every compatible string + NUL and a banner */
 
 struct scan {
 	unsigned char *buf;	/* OVL + CHUNK */
@@ -64,6 +68,8 @@ struct scan {
 	char *err;
 	size_t errlen;
 	const char *name;
+	const char *banner;	/* or NULL */
+	size_t banner_len;
 };
 
 static int fail(struct scan *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -77,6 +83,36 @@ static int fail(struct scan *s, int code, const char *fmt, ...)
 		vsnprintf(s->err + o, s->errlen - (size_t)o, fmt, ap);
 	va_end(ap);
 	return -code;
+}
+
+/*
+ * Every "<family>-vN" followed by a NUL in the have bytes at buf: bit N of
+ * vers[i], and of vers_alone[i] when a NUL (or the start of the scan)
+ * precedes it. Strings in the kept tail are seen twice, which a bit does
+ * not mind; one cut by the chunk end is seen whole in the next chunk.
+ */
+static void scan_family(struct scan *s, size_t i, size_t have)
+{
+	const char *fam = hl_formats[i].family;
+	size_t flen = strlen(fam);
+	const unsigned char *p = s->buf, *end = s->buf + have, *q;
+
+	while ((q = memmem(p, (size_t)(end - p), fam, flen))) {
+		const unsigned char *d = q + flen;
+		unsigned v = 0;
+		size_t nd = 0;
+
+		p = q + 1;
+		if (end - d < 4 || d[0] != '-' || d[1] != 'v')
+			continue;
+		for (d += 2; d < end && *d >= '0' && *d <= '9' && nd < 3; d++, nd++)
+			v = v * 10 + (unsigned)(*d - '0');
+		if (!nd || d >= end || *d || v > HL_MAX_VERSION)
+			continue;
+		s->ki->vers[i] |= 1ull << v;
+		if (q == s->buf || q[-1] == '\0')
+			s->ki->vers_alone[i] |= 1ull << v;
+	}
 }
 
 /* n new bytes at buf + keep: look for the strings, keep the tail. */
@@ -95,10 +131,14 @@ static int feed(struct scan *s, size_t n)
 	if (s->total > s->max)
 		return fail(s, EFBIG, "the decompressed kernel exceeds the bound of %llu MiB",
 			    (unsigned long long)(s->max >> 20));
-	for (size_t i = 0; i < hl_nformats; i++)
+	for (size_t i = 0; i < hl_nformats; i++) {
 		if (!s->ki->found[i] && memmem(s->buf, have, hl_formats[i].compatible,
 					       strlen(hl_formats[i].compatible) + 1))
 			s->ki->found[i] = true;
+		scan_family(s, i, have);
+	}
+	if (s->banner && !s->ki->banner_found && memmem(s->buf, have, s->banner, s->banner_len))
+		s->ki->banner_found = true;
 	s->keep = have < OVL ? have : OVL;
 	memmove(s->buf, s->buf + have - s->keep, s->keep);
 	return 0;
@@ -308,11 +348,12 @@ static int inspect(struct scan *s, const unsigned char *img, size_t flen)
 	return fail(s, ENOEXEC, "the payload has no known compression magic (damaged image?)");
 }
 
-int hl_kimage_inspect_fd(int fd, const char *name, uint64_t max_out, struct hl_kimage *ki,
-			 char *err, size_t errlen)
+static int inspect_fd(int fd, const char *name, uint64_t max_out, const char *banner, struct hl_kimage *ki,
+		      char *err, size_t errlen)
 {
 	struct scan s = { .ki = ki, .err = err, .errlen = errlen, .name = name,
-			  .max = max_out ? max_out : HL_KIMAGE_MAX_OUT };
+			  .max = max_out ? max_out : HL_KIMAGE_MAX_OUT, .banner = banner,
+			  .banner_len = banner ? strlen(banner) : 0 };
 	unsigned char *img;
 	struct stat st;
 	int rc;
@@ -348,7 +389,14 @@ int hl_kimage_inspect_fd(int fd, const char *name, uint64_t max_out, struct hl_k
 	return rc;
 }
 
-int hl_kimage_inspect(const char *path, uint64_t max_out, struct hl_kimage *ki, char *err, size_t errlen)
+int hl_kimage_inspect_fd(int fd, const char *name, uint64_t max_out, struct hl_kimage *ki,
+			 char *err, size_t errlen)
+{
+	return inspect_fd(fd, name, max_out, NULL, ki, err, errlen);
+}
+
+int hl_kimage_inspect_banner(const char *path, uint64_t max_out, const char *banner, struct hl_kimage *ki,
+			     char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	int rc;
@@ -359,9 +407,115 @@ int hl_kimage_inspect(const char *path, uint64_t max_out, struct hl_kimage *ki, 
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(rc));
 		return -rc;
 	}
-	rc = hl_kimage_inspect_fd(fd, path, max_out, ki, err, errlen);
+	rc = inspect_fd(fd, path, max_out, banner && *banner ? banner : NULL, ki, err, errlen);
 	close(fd);
 	return rc;
+}
+
+int hl_kimage_inspect(const char *path, uint64_t max_out, struct hl_kimage *ki, char *err, size_t errlen)
+{
+	return hl_kimage_inspect_banner(path, max_out, NULL, ki, err, errlen);
+}
+
+static unsigned top_bit(uint64_t m)
+{
+	unsigned v = 0;
+
+	for (unsigned b = 0; b <= HL_MAX_VERSION; b++)
+		if (m & (1ull << b))
+			v = b;
+	return v;
+}
+
+unsigned hl_kimage_version(const struct hl_kimage *ki, size_t i)
+{
+	/*
+	 * "memfd-v1" may occur only as the tail of "hugetlb-memfd-v1": a
+	 * string that starts one counts first, a tail only when no string of
+	 * the family starts one.
+	 */
+	return top_bit(ki->vers_alone[i] ? ki->vers_alone[i] : ki->vers[i]);
+}
+
+void hl_running_builtin(struct hl_running *r)
+{
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < hl_nformats; i++)
+		r->version[i] = hl_formats[i].version;
+}
+
+int hl_running_formats(const char *image, struct hl_running *r)
+{
+	char *banner = hl_read_file("/proc/version", 4096, NULL);
+	char err[1024], cand[2][400];
+	struct hl_kimage ki;
+	struct utsname u;
+	size_t nc = 0, l, o = 0;
+	int rc = -ENOENT;
+
+	hl_running_builtin(r);
+	if (uname(&u) == 0)
+		snprintf(r->release, sizeof(r->release), "%s", u.release);
+	if (banner) {
+		l = strlen(banner);
+		while (l && (banner[l - 1] == '\n' || banner[l - 1] == ' '))
+			banner[--l] = '\0';
+	}
+	if (image && *image) {
+		snprintf(cand[nc++], sizeof(cand[0]), "%s", image);
+	} else {
+		snprintf(cand[nc++], sizeof(cand[0]), "/boot/vmlinuz-%s", r->release);
+		snprintf(cand[nc++], sizeof(cand[0]), "/lib/modules/%s/vmlinuz", r->release);
+	}
+	for (size_t c = 0; c < nc; c++) {
+		snprintf(r->image, sizeof(r->image), "%.400s", cand[c]);
+		if (access(cand[c], F_OK) && !(image && *image)) {
+			o += (size_t)snprintf(r->note + o, o < sizeof(r->note) ? sizeof(r->note) - o : 0,
+					      "%s%s: no such file", o ? "; " : "", cand[c]);
+			continue;
+		}
+		rc = hl_kimage_inspect_banner(cand[c], 0, banner, &ki, err, sizeof(err));
+		if (rc == 0 && banner && !ki.banner_found) {
+			snprintf(err, sizeof(err), "%.400s: not the running kernel (its banner \"%.60s...\" from "
+				 "/proc/version is not in it)", cand[c], banner);
+			rc = -ESTALE;
+		}
+		if (rc == 0)
+			break;
+		o += (size_t)snprintf(r->note + o, o < sizeof(r->note) ? sizeof(r->note) - o : 0, "%s%s",
+				      o ? "; " : "", err);
+	}
+	free(banner);
+	if (rc) {
+		if (o < sizeof(r->note))
+			snprintf(r->note + o, sizeof(r->note) - o, "; using the built-in format table");
+		return 1;
+	}
+	r->from_image = true;
+	r->note[0] = '\0';
+	for (size_t i = 0; i < hl_nformats; i++) {
+		unsigned v = hl_kimage_version(&ki, i);
+
+		/* a family it does not write: nothing of it can be preserved here, keep the table's */
+		if (v) {
+			r->version[i] = v;
+			r->in_image[i] = true;
+		}
+	}
+	return 0;
+}
+
+const char *hl_running_compat(const struct hl_running *r, size_t i, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s-v%u", hl_formats[i].family, r ? r->version[i] : hl_formats[i].version);
+	return buf;
+}
+
+bool hl_kimage_takes(const struct hl_kimage *ki, const struct hl_running *r, size_t i)
+{
+	unsigned v = r ? r->version[i] : hl_formats[i].version;
+
+	return v <= HL_MAX_VERSION && (ki->vers[i] & (1ull << v));
 }
 
 unsigned hl_needs_of(int hugetlb_files)
@@ -369,8 +523,10 @@ unsigned hl_needs_of(int hugetlb_files)
 	return HL_NEED_KHO | HL_NEED_LUO | HL_NEED_MEMFD | (hugetlb_files > 0 ? HL_NEED_HUGETLB : 0);
 }
 
-int hl_kimage_missing(const struct hl_kimage *ki, unsigned needs, char *out, size_t len, const char **fix)
+int hl_kimage_missing_run(const struct hl_kimage *ki, const struct hl_running *run, unsigned needs, char *out,
+			  size_t len, const char **fix)
 {
+	static char fixbuf[300];
 	size_t o = 0;
 	int n = 0;
 
@@ -379,17 +535,35 @@ int hl_kimage_missing(const struct hl_kimage *ki, unsigned needs, char *out, siz
 	if (fix)
 		*fix = NULL;
 	for (size_t i = 0; i < hl_nformats; i++) {
-		if (!(needs & hl_formats[i].need) || ki->found[i])
+		char compat[64];
+		/* the image has the family in another version: the fix is a kernel that reads this one */
+		bool other = (run && run->version[i] != hl_formats[i].version) || ki->vers[i];
+
+		if (!(needs & hl_formats[i].need) || hl_kimage_takes(ki, run, i))
 			continue;
-		if (fix && !*fix)
-			*fix = hl_formats[i].fix;
+		hl_running_compat(run, i, compat, sizeof(compat));
+		if (fix && !*fix) {
+			if (other) {
+				snprintf(fixbuf, sizeof(fixbuf), "boot a kernel that reads \"%s\" (the format the "
+					 "running kernel writes; the image has only %s-v%u), or finish the sessions "
+					 "that need it", compat, hl_formats[i].family, hl_kimage_version(ki, i));
+				*fix = fixbuf;
+			} else {
+				*fix = hl_formats[i].fix;
+			}
+		}
 		n++;
 		if (o < len) {
-			int w = snprintf(out + o, len - o, "%s\"%s\" (%s)", o ? ", " : "", hl_formats[i].compatible,
-					 hl_formats[i].what);
+			int w = snprintf(out + o, len - o, "%s\"%s\" (%s%s)", o ? ", " : "", compat, hl_formats[i].what,
+					 run && run->in_image[i] ? ", written by the running kernel" : "");
 
 			o += w > 0 ? (size_t)w : 0;
 		}
 	}
 	return n;
+}
+
+int hl_kimage_missing(const struct hl_kimage *ki, unsigned needs, char *out, size_t len, const char **fix)
+{
+	return hl_kimage_missing_run(ki, NULL, needs, out, len, fix);
 }

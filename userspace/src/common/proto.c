@@ -326,12 +326,14 @@ int hl_req_parse(const char *buf, size_t len, struct hl_req *r, char *err, size_
 	case HL_OP_UPDATE:
 		if ((rc = get_str(r->root, "kernel", true, HL_MAX_PATH, &r->kernel, err, errlen)) ||
 		    (rc = get_str(r->root, "initrd", false, HL_MAX_PATH, &r->initrd, err, errlen)) ||
+		    (rc = get_str(r->root, "running_kernel", false, HL_MAX_PATH, &r->running_kernel, err, errlen)) ||
 		    (rc = get_str(r->root, "cmdline", true, HL_MAX_CMDLINE, &r->cmdline, err, errlen)) ||
 		    (rc = get_bool(r->root, "dry_run", &r->dry_run, err, errlen)) ||
 		    (rc = get_bool(r->root, "force", &r->force, err, errlen)))
 			goto fail;
-		if (r->kernel[0] != '/' || (r->initrd && r->initrd[0] != '/')) {
-			seterr(err, errlen, "kernel and initrd must be absolute paths");
+		if (r->kernel[0] != '/' || (r->initrd && r->initrd[0] != '/') ||
+		    (r->running_kernel && r->running_kernel[0] != '/')) {
+			seterr(err, errlen, "kernel, initrd and running_kernel must be absolute paths");
 			rc = EINVAL;
 			goto fail;
 		}
@@ -373,7 +375,7 @@ struct json_object *hl_reply_err(int64_t id, int code, const char *fmt, ...)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *e = json_object_new_object();
-	char msg[512];
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);

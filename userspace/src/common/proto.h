@@ -88,6 +88,7 @@ struct hl_req {
 	/* update */
 	const char *kernel;
 	const char *initrd;
+	const char *running_kernel;	/* optional: the running kernel's image (its formats) */
 	const char *cmdline;
 	int64_t timeout_ms;
 	bool dry_run;

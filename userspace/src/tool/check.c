@@ -115,9 +115,10 @@ static void check_pools(struct checks *c)
  * agent's own state plus --require-hugetlb.
  */
 static void check_image(struct checks *c, const char *kernel, const char *newcl, struct json_object *agent_status,
-			bool require_hugetlb)
+			bool require_hugetlb, const char *running_kernel)
 {
 	struct json_object *v;
+	struct hl_running run;
 	struct hl_kimage ki;
 	char err[512];
 	int before = c->fails, hfiles = 0, rc;
@@ -132,6 +133,18 @@ static void check_image(struct checks *c, const char *kernel, const char *newcl,
 		who = require_hugetlb ? "asked by --require-hugetlb (no agent answers)" : "no agent answers";
 	}
 	needs = hl_needs_of(hfiles);
+	if (hl_running_formats(running_kernel, &run) == 0) {
+		char list[256] = "", cs[64];
+		size_t o = 0;
+
+		for (size_t i = 0; i < hl_nformats && o < sizeof(list); i++)
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s%s", o ? " " : "",
+					      hl_running_compat(&run, i, cs, sizeof(cs)), run.in_image[i] ? "" : "(table)");
+		add(c, "running-kernel", "pass", "the running kernel %s (%s) writes: %s", run.release, run.image, list);
+	} else {
+		add(c, "running-kernel", "warn", "the formats the running kernel writes are unknown (%s); the target "
+		    "is checked against hugelive's built-in table", run.note);
+	}
 	rc = hl_kimage_inspect(kernel, 0, &ki, err, sizeof(err));
 	if (rc < 0) {
 		add(c, "image", "fail", "kernel image refused: %s", err);
@@ -141,22 +154,32 @@ static void check_image(struct checks *c, const char *kernel, const char *newcl,
 		    (unsigned long long)ki.payload_len, (unsigned long long)ki.out_len);
 		for (size_t i = 0; i < hl_nformats; i++) {
 			const struct hl_format *f = &hl_formats[i];
-			char name[48];
+			char name[80], compat[64], miss[300];
+			const char *fix;
 			bool needed = needs & f->need;
 
-			snprintf(name, sizeof(name), "image-%s", f->compatible);
-			if (ki.found[i])
-				add(c, name, "pass", "%s has the %s (\"%s\")", kernel, f->what, f->compatible);
-			else if (needed && f->need == HL_NEED_HUGETLB)
-				add(c, name, "fail", "%s lacks the %s (\"%s\"), needed by %d hugetlb file(s) %s; %s",
-				    kernel, f->what, f->compatible, hfiles, who, f->fix);
+			hl_running_compat(&run, i, compat, sizeof(compat));
+			snprintf(name, sizeof(name), "image-%s", compat);
+			if (hl_kimage_takes(&ki, &run, i)) {
+				add(c, name, "pass", "%s has the %s (\"%s\")", kernel, f->what, compat);
+				continue;
+			}
+			/* for the fix text: this one format alone */
+			hl_kimage_missing_run(&ki, &run, f->need, miss, sizeof(miss), &fix);
+			if (!fix)
+				fix = f->fix;
+			if (needed && f->need == HL_NEED_HUGETLB)
+				add(c, name, "fail", "%s lacks the %s (\"%s\"%s), needed by %d hugetlb file(s) %s; %s",
+				    kernel, f->what, compat, run.in_image[i] ? ", written by the running kernel" : "",
+				    hfiles, who, fix);
 			else if (needed)
-				add(c, name, "fail", "%s lacks the %s (\"%s\"), needed by every update (the agent's "
-				    "state); %s", kernel, f->what, f->compatible, f->fix);
+				add(c, name, "fail", "%s lacks the %s (\"%s\"%s), needed by every update (the agent's "
+				    "state); %s", kernel, f->what, compat,
+				    run.in_image[i] ? ", written by the running kernel" : "", fix);
 			else
 				add(c, name, "warn", "%s lacks the %s (\"%s\"): allowed, no hugetlb file is preserved "
 				    "(%s), but hugetlb files could not be carried into it", kernel, f->what,
-				    f->compatible, who);
+				    compat, who);
 		}
 	}
 	if (!newcl)
@@ -171,7 +194,8 @@ static void check_image(struct checks *c, const char *kernel, const char *newcl,
 	c->image_fails += c->fails - before;
 }
 
-int hl_check_run(bool json, const char *sock, bool require_hugetlb, const char *kernel, const char *newcl)
+int hl_check_run(bool json, const char *sock, bool require_hugetlb, const char *kernel, const char *newcl,
+		 const char *running_kernel)
 {
 	struct checks c = { .arr = json_object_new_array(), .json = json };
 	char *cl = hl_read_file("/proc/cmdline", 8192, NULL);
@@ -310,7 +334,7 @@ int hl_check_run(bool json, const char *sock, bool require_hugetlb, const char *
 	if (devfd >= 0)
 		close(devfd);
 	if (kernel)
-		check_image(&c, kernel, newcl, agent_status, require_hugetlb);
+		check_image(&c, kernel, newcl, agent_status, require_hugetlb, running_kernel);
 
 	if (json) {
 		struct json_object *o = json_object_new_object();

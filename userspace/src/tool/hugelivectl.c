@@ -31,12 +31,13 @@ static int g_wait_s;
 static const struct {
 	const char *cmd, *args, *what;
 } cmds[] = {
-	{ "check", "check [--require-hugetlb] [--kernel IMAGE [--reuse-cmdline] [--append ARGS]]",
+	{ "check", "check [--require-hugetlb] [--kernel IMAGE [--reuse-cmdline] [--append ARGS] [--running-kernel IMG]]",
 		   "is this machine (and this image) ready for a live update?" },
 	{ "status", "status", "agent state, last update, unclaimed sessions" },
 	{ "sessions", "sessions [--all] [--uid UID]", "list sessions (root: --all shows every uid)" },
 	{ "update", "update --kernel IMAGE [--initrd FILE] (--append ARGS | --reuse-cmdline [--append ARGS])\n"
-		    "       [--timeout SEC] [--dry-run] [--force]", "orchestrated live update (root, CAP_SYS_BOOT)" },
+		    "       [--timeout SEC] [--dry-run] [--force] [--running-kernel IMG]",
+	  "orchestrated live update (root, CAP_SYS_BOOT)" },
 	{ "finish", "finish (--session NAME | --all) [--uid UID]", "finish sessions from the previous kernel" },
 	{ "create", "create --session NAME [--uid UID]", "create a session" },
 	{ "preserve", "preserve --session NAME --token N (--fd FD | --file PATH) [--label TEXT] [--create] [--uid UID]",
@@ -526,9 +527,10 @@ static int cmd_check(int argc, char **argv)
 {
 	static const struct option o[] = {
 		{ "require-hugetlb", no_argument, NULL, 'H' }, { "kernel", required_argument, NULL, 'k' },
-		{ "append", required_argument, NULL, 'a' }, { "reuse-cmdline", no_argument, NULL, 'r' }, { 0 }
+		{ "append", required_argument, NULL, 'a' }, { "reuse-cmdline", no_argument, NULL, 'r' },
+		{ "running-kernel", required_argument, NULL, 'R' }, { 0 }
 	};
-	const char *kernel = NULL, *append = NULL;
+	const char *kernel = NULL, *append = NULL, *running = NULL;
 	char cmdline[HL_MAX_CMDLINE + 1] = "";
 	bool req_h = false, reuse = false;
 	int opt, rc;
@@ -539,13 +541,14 @@ static int cmd_check(int argc, char **argv)
 		case 'k': kernel = optarg; break;
 		case 'a': append = optarg; break;
 		case 'r': reuse = true; break;
+		case 'R': running = optarg; break;
 		default: return usage_err(g_cmd);
 		}
 	}
 	if (optind < argc)
 		return usage_err(g_cmd);
-	if (!kernel && (append || reuse)) {
-		tool_err(EINVAL, "--append and --reuse-cmdline go with --kernel");
+	if (!kernel && (append || reuse || running)) {
+		tool_err(EINVAL, "--append, --reuse-cmdline and --running-kernel go with --kernel");
 		return usage_err(g_cmd);
 	}
 	/* without --append: the command line an update with --reuse-cmdline would pass */
@@ -554,7 +557,7 @@ static int cmd_check(int argc, char **argv)
 		if (rc)
 			return rc;
 	}
-	return hl_check_run(g_json, g_sock, req_h, kernel, kernel ? cmdline : NULL);
+	return hl_check_run(g_json, g_sock, req_h, kernel, kernel ? cmdline : NULL, running);
 }
 
 static int cmd_update(int argc, char **argv)
@@ -563,10 +566,10 @@ static int cmd_update(int argc, char **argv)
 		{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },
 		{ "append", required_argument, NULL, 'a' }, { "reuse-cmdline", no_argument, NULL, 'r' },
 		{ "timeout", required_argument, NULL, 't' }, { "dry-run", no_argument, NULL, 'n' },
-		{ "force", no_argument, NULL, 'f' }, { 0 }
+		{ "force", no_argument, NULL, 'f' }, { "running-kernel", required_argument, NULL, 'R' }, { 0 }
 	};
-	const char *kernel = NULL, *initrd = NULL, *append = NULL;
-	char kpath[PATH_MAX], ipath[PATH_MAX], cmdline[HL_MAX_CMDLINE + 1] = "";
+	const char *kernel = NULL, *initrd = NULL, *append = NULL, *running = NULL;
+	char kpath[PATH_MAX], ipath[PATH_MAX], rpath[PATH_MAX], cmdline[HL_MAX_CMDLINE + 1] = "";
 	bool reuse = false, dry = false, force = false;
 	uint64_t timeout_s = 30;
 	struct upd_ctx u = { 0 };
@@ -582,6 +585,7 @@ static int cmd_update(int argc, char **argv)
 		case 'r': reuse = true; break;
 		case 'n': dry = true; break;
 		case 'f': force = true; break;
+		case 'R': running = optarg; break;
 		case 't':
 			if (!parse_u64(optarg, &timeout_s) || timeout_s < 1 || timeout_s > 3600) {
 				tool_err(EINVAL, "--timeout must be 1..3600 seconds");
@@ -597,6 +601,10 @@ static int cmd_update(int argc, char **argv)
 	}
 	if (!realpath(kernel, kpath)) {
 		tool_err(errno, "kernel %s: %s", kernel, strerror(errno));
+		return EXIT_PREFLIGHT;
+	}
+	if (running && !realpath(running, rpath)) {
+		tool_err(errno, "running kernel image %s: %s", running, strerror(errno));
 		return EXIT_PREFLIGHT;
 	}
 	if (initrd && !realpath(initrd, ipath)) {
@@ -638,6 +646,8 @@ static int cmd_update(int argc, char **argv)
 	json_object_object_add(r, "kernel", json_object_new_string(kpath));
 	if (initrd)
 		json_object_object_add(r, "initrd", json_object_new_string(ipath));
+	if (running)
+		json_object_object_add(r, "running_kernel", json_object_new_string(rpath));
 	json_object_object_add(r, "cmdline", json_object_new_string(cmdline));
 	json_object_object_add(r, "timeout_ms", json_object_new_int64((int64_t)timeout_s * 1000));
 	if (dry)

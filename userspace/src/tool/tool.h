@@ -21,6 +21,7 @@ enum {
  * pass) against what the agent preserves; a failure there is
  * EXIT_PREFLIGHT, as `update` would exit.
  */
-int hl_check_run(bool json, const char *sock, bool require_hugetlb, const char *kernel, const char *newcl);
+int hl_check_run(bool json, const char *sock, bool require_hugetlb, const char *kernel, const char *newcl,
+		 const char *running_kernel);
 
 #endif
