@@ -7,6 +7,8 @@
 # tests/vm, tests/vm/selftest or tests/vm/demo. Its metadata line
 #   hugelive-scenario: generations=N mem=MiB timeout=SECS smp=N numa=N numa_mem="MiB,..." cmdline="..." allow_warn=1 userspace=1 bins="a b"
 # sets the VM up (defaults: generations=1 mem=512 timeout=120 smp=2).
+# check=no leaves a scenario out of make check (vm/check.sh names it; run it
+# with make run S=NAME).
 # userspace=1 puts userspace/build/bin/* (with their shared libraries) in the
 # guest's /usr/local/bin; bins="..." adds programs (paths relative to the
 # repo top) there too.
