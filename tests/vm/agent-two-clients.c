@@ -109,7 +109,7 @@ static void gen1(void)
 	hl_ok(hl_hp(HL_2M, "nr_hugepages") == NR_HUGE && hl_hp(HL_2M, "free_hugepages") == NR_HUGE,
 	      "2M pool whole again: nr %lld free %lld (want %lld)", hl_hp(HL_2M, "nr_hugepages"),
 	      hl_hp(HL_2M, "free_hugepages"), NR_HUGE);
-	ag_run(NULL, 0, -1, "cat /sys/kernel/debug/hugetlb_luo/stats");
+	ag_run(NULL, 0, -1, "cat " HL_LUO_DEBUGFS "/stats");
 }
 
 int main(void)

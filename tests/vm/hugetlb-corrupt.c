@@ -4,7 +4,7 @@
  *
  * Records from the previous kernel are checked before they are trusted, and
  * the pages of a bad one are never handed out. Needs the debug kernel's
- * CONFIG_LIVEUPDATE_HUGETLB_TEST_CORRUPT knob, hugetlb_luo/corrupt_next.
+ * CONFIG_LIVEUPDATE_HUGETLB_TEST_CORRUPT knob, hugetlb/liveupdate/corrupt_next.
  *
  * gen 0: four files in one session. A (600 pages of size, 3 present): its
  *        nr_folios is made one larger than its page array can hold. B (4
@@ -21,7 +21,7 @@
 #include "lib/scenario.h"
 #include "lib/hugepages.h"
 
-#define KNOB	"/sys/kernel/debug/hugetlb_luo/corrupt_next"
+#define KNOB	HL_LUO_DEBUGFS "/corrupt_next"
 
 static int make_file(const char *name, int pages, int present, uint64_t seed)
 {

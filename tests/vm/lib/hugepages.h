@@ -189,10 +189,13 @@ static inline long long hl_cgroup_hugetlb(const char *dir,
 	return hl_read_ll(path);
 }
 
-/* A counter from /sys/kernel/debug/hugetlb_luo/stats, or -1. */
+/* debugfs directory of the hugetlb live update handler (stats, test knobs). */
+#define HL_LUO_DEBUGFS "/sys/kernel/debug/hugetlb/liveupdate"
+
+/* A counter from HL_LUO_DEBUGFS/stats, or -1. */
 static inline long long hl_luo_stat(const char *key)
 {
-	return hl_file_value("/sys/kernel/debug/hugetlb_luo/stats", key, ' ');
+	return hl_file_value(HL_LUO_DEBUGFS "/stats", key, ' ');
 }
 
 #endif
