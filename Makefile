@@ -45,7 +45,7 @@ kernel: fetch
 	@for f in $(KFLAVOURS); do scripts/build-kernel.sh $$f || exit 1; done
 
 # Scenarios that are another one with other metadata (#include "X.c").
-$(VMBUILD)/scenarios/kernel-vm-debug: tests/vm/kernel-a-b-a.c
+$(VMBUILD)/scenarios/kernel-vm-debug $(VMBUILD)/scenarios/kernel-v01-current: tests/vm/kernel-a-b-a.c
 
 # The LUO uapi header comes from the kernel tree we build (it may be patched).
 $(LINUX)/include/uapi/linux/liveupdate.h:

@@ -87,7 +87,7 @@ static void gen(void)
 		hl_ok(rc == 0 && ag_jint(out, "incoming_sessions", -1) == 0 && ag_jint(out, "outgoing_sessions", -1) == 0,
 		      "status: no session left");
 		cr_pools("after the client closed its files", NR_2M, NR_2M, 1, 1);
-		ag_run(NULL, 0, -1, "cat /sys/kernel/debug/hugetlb_luo/stats");
+		ag_run(NULL, 0, -1, "cat " HL_LUO_DEBUGFS "/stats");
 		return;
 	}
 	if (!hl_ok(ag_relay(&ch, "ready", 300000), "the client preserved everything and subscribed"))
