@@ -14,10 +14,11 @@ PATCHDIR=$TOP/kernel/patches
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# Plain git format-patch, in git's default file order whatever the user's
-# diff.orderFile says; zero commit ids and no signature so that re-applying
-# the series (new commit ids) does not rewrite the files.
-git -C "$LINUX" format-patch -q --no-signature --zero-commit -O/dev/null -o "$tmp" baseline..HEAD
+# Plain git format-patch, exactly what `git format-patch baseline..HEAD`
+# writes (commit ids and all), so the files can be compared with the tree
+# they came from; fetch-kernel.sh ignores the "From <id>" lines, which a
+# re-applied series changes.
+git -C "$LINUX" format-patch -q -o "$tmp" baseline..HEAD
 mkdir -p "$PATCHDIR"
 rm -f "$PATCHDIR"/*.patch
 : >"$PATCHDIR/series"

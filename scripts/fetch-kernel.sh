@@ -68,7 +68,7 @@ if [ -d "$LINUX/.git" ]; then
 	# Refuse to throw away commits that were never exported.
 	if [ "$n_tree" -gt 0 ] && [ "$(git -C "$LINUX" rev-parse HEAD)" != "$stamp_head" ]; then
 		tmp=$(mktemp -d)
-		git -C "$LINUX" format-patch -q --no-signature --zero-commit -o "$tmp" baseline..HEAD
+		git -C "$LINUX" format-patch -q -o "$tmp" baseline..HEAD
 		if ! diff -q <(cat "$tmp"/*.patch | grep -v '^From ' | sha256sum) \
 			     <(for p in $(series_files); do grep -v '^From ' "$PATCHDIR/$p"; done | sha256sum) >/dev/null; then
 			echo "fetch-kernel: build/linux has commits not in kernel/patches; run 'make export-patches' first" >&2
