@@ -332,13 +332,6 @@ static bool kho_enabled(void)
 }
 
 /*
- * Issue 10 item 3: can the image carry what is preserved? Read from the
- * very fd that is loaded next, before anything is loaded or frozen. The
- * needs come from the sessions: the agent's own state (a memfd in a LUO
- * session) needs KHO, LUO and memfd; a hugetlb file the hugetlb formats.
- * Cancels the update and returns -errno when the image cannot.
- */
-/*
  * What the running kernel writes (kimage.h hl_running_formats), looked up
  * once per image path: the running kernel does not change under the agent.
  */
@@ -360,6 +353,13 @@ static const struct hl_running *running_formats(struct agent *a, const char *wan
 	return &r;
 }
 
+/*
+ * Issue 10 item 3: can the image carry what is preserved? Read from the
+ * very fd that is loaded next, before anything is loaded or frozen. The
+ * needs come from the sessions: the agent's own state (a memfd in a LUO
+ * session) needs KHO, LUO and memfd; a hugetlb file the hugetlb formats.
+ * Cancels the update and returns -errno when the image cannot.
+ */
 static int preflight_image(struct agent *a, int kfd, const char *path, const char *running_kernel)
 {
 	const struct hl_running *run = running_formats(a, running_kernel);
