@@ -66,6 +66,31 @@ static void check_next(void)
 	      "check: the running kernel's formats come from its image /boot/vmlinuz-%s", u.release);
 }
 
+#ifdef AB_DOWNGRADE
+/*
+ * Back into the previous release (AB_DOWNGRADE, its image) with hugetlb
+ * files preserved: it cannot read what this kernel writes, so check and
+ * update refuse with exit 5 before anything is loaded or frozen.
+ */
+static void downgrade_refused(void)
+{
+	const char *initrd = getenv("HUGELIVE_NEXT_INITRD");
+	int rc;
+
+	rc = ag_run(out, sizeof(out), -1, "hugelivectl --json check --kernel %s --reuse-cmdline", AB_DOWNGRADE);
+	hl_ok(rc == 5 && ag_contains(out, "\"status\":\"fail\""),
+	      "check --kernel %s (the previous release) with hugetlb preserved: exit %d (want 5)", AB_DOWNGRADE, rc);
+	rc = ag_run(out, sizeof(out), -1,
+		    "hugelivectl update --kernel %s --initrd %s --reuse-cmdline --append hugelive.gen=%d --timeout 60",
+		    AB_DOWNGRADE, initrd ? initrd : "/tmp/next-initrd.cpio", hl_gen() + 1);
+	hl_ok(rc == 5 && ag_contains(out, "cannot take what is preserved") &&
+	      ag_contains(out, "nothing was loaded or frozen"),
+	      "update back into the previous release refused, exit %d (want 5): %s", rc,
+	      ag_line_with(out, "hugelivectl:"));
+	hl_ok(hl_read_ll("/sys/kernel/kexec_loaded") == 0, "after the refused downgrade no kernel is loaded");
+}
+#endif
+
 static void gen(void)
 {
 	struct ag_child ch;
@@ -93,6 +118,10 @@ static void gen(void)
 	if (!hl_ok(ag_relay(&ch, "ready", 300000), "the client preserved everything and subscribed"))
 		return;
 	cr_pools("files preserved", NR_2M, NR_2M - 32, 1, 0);
+#ifdef AB_DOWNGRADE
+	if (g == 1)
+		downgrade_refused();
+#endif
 	check_next();
 	ag_update(120);
 }

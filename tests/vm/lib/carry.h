@@ -21,7 +21,8 @@
  *       every file, subscribes and marks "ready"; answers "prepare" with
  *       ready; on "resume" (a cancelled update) checks every word is still
  *       there and marks "resumed", and keeps serving;
- *   the last: waits for SIGUSR1 (cr_release), closes everything, exits 0.
+ *   the last (the scenario's, or last_gen): waits for SIGUSR1
+ *       (cr_release), closes everything, exits 0.
  * TAP lines go to the parent through the report pipe (ag_ok).
  */
 #ifndef HUGELIVE_CARRY_H
@@ -63,6 +64,7 @@ struct cr_journal {
 struct carry {
 	const char *session;
 	int first_gen;			/* the generation that creates the files */
+	int last_gen;			/* the one that closes them (0: the last) */
 	int nfiles;
 	struct cr_file f[CR_MAXF];	/* token = index + 1 */
 	int jfd;
@@ -311,7 +313,7 @@ static inline int cr_client(void *arg)
 	if (hl_gen() > c->first_gen && !cr_claim(c, &cl))
 		return 1;
 	ag_mark("claimed");
-	if (hl_last_gen()) {
+	if (c->last_gen ? hl_gen() >= c->last_gen : hl_last_gen()) {
 		int sig;
 
 		sigwait(&usr1, &sig);
