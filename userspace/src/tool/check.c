@@ -147,7 +147,7 @@ static void check_image(struct checks *c, const char *kernel, const char *newcl,
 	}
 	rc = hl_kimage_inspect(kernel, 0, &ki, err, sizeof(err));
 	if (rc < 0) {
-		add(c, "image", "fail", "kernel image refused: %s", err);
+		add(c, "image", "fail", "kernel image refused: %s; %s", err, HL_KIMAGE_FIX);
 	} else {
 		add(c, "image", "pass", "%s: bzImage protocol %u.%02u, 64-bit, relocatable, loadable above 4G, %s payload "
 		    "of %llu bytes, %llu bytes decompressed", kernel, ki.version >> 8, ki.version & 0xff, ki.compression,

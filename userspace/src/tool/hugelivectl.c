@@ -631,7 +631,8 @@ static int cmd_update(int argc, char **argv)
 
 		rc = hl_kimage_inspect(kpath, 0, &ki, err, sizeof(err));
 		if (rc < 0) {
-			tool_err(-rc, "preflight: kernel image refused: %s; nothing was changed", err);
+			tool_err(-rc, "preflight: kernel image refused: %s; %s; nothing was changed", err,
+				 HL_KIMAGE_FIX);
 			return EXIT_PREFLIGHT;
 		}
 	}
