@@ -95,9 +95,14 @@ static void gen(void)
 {
 	struct ag_child ch;
 	int g = hl_gen(), rc;
+	uint64_t id = (uint64_t)g;	/* update g booted generation g */
 
 	hl_diag("gen %d runs flavour %s, kexecs into %s", g, hl_flavour(g), hl_flavour(g + 1));
-	if (!cr_agent(&car, 1, (uint64_t)g))
+#ifdef AB_DOWNGRADE
+	if (g >= 2)
+		id++;	/* the refused downgrade in gen 1 took update id 2 */
+#endif
+	if (!cr_agent(&car, 1, id))
 		return;
 	ag_fork(&ch, "carrier", cr_client, &car);
 	if (!hl_ok(ag_relay(&ch, "claimed", 180000), "the client has its memory (gen %d)", g))
