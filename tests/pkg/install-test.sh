@@ -9,8 +9,9 @@
 # The root comes from mmdebstrap (variant apt, plus man-db, pkgconf, gcc,
 # libc6-dev, bash-completion); the .debs are installed with apt-get from
 # their files, so their dependencies come from the mirror as on a real
-# host. Downloads ~100 MB: not part of make check. No mounts: everything
-# runs under chroot(8) in the root, which is removed at the end.
+# host. Downloads a minimal system (~450 MB unpacked): not in make check.
+# No mounts: everything runs under chroot(8) in the root, which is removed
+# at the end.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 DEBDIR=$(cd "${1:-$TOP/build/debs}" 2>/dev/null && pwd) || { echo "install-test: no ${1:-build/debs} (make debs)" >&2; exit 2; }
