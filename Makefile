@@ -9,6 +9,10 @@
 #   make selftest        harness self-tests only (corrupt word, hang)
 #   make bench           benchmarks in VMs (vm kernel) -> bench/results, docs/performance.md
 #   make export-patches  build/linux baseline..HEAD -> kernel/patches/ + series
+#   make debs            Debian packages of the userspace (debian/) -> build/debs/,
+#                        with lintian's report (needs scripts/install-deps.sh --pkg)
+#   make pkg-test        install build/debs/*.deb into a fresh Debian 12 root
+#                        (mmdebstrap; downloads packages, root) and check them
 #   make clean           remove build products of this checkout (not build/linux,
 #                        not the kernel cache in ~/.cache/hugelive)
 
@@ -31,7 +35,8 @@ SCEN_BIN  := $(patsubst tests/vm/%.c,$(VMBUILD)/scenarios/%,$(SCEN_SRC))
 SELF_BIN  := $(patsubst tests/vm/selftest/%.c,$(VMBUILD)/scenarios/%,$(SELF_SRC))
 DEMO_BIN  := $(patsubst tests/vm/demo/%.c,$(VMBUILD)/scenarios/%,$(DEMO_SRC))
 
-.PHONY: all deps kernel fetch vm-bins vm-progs demo check selftest run export-patches clean userspace bench
+.PHONY: all deps kernel fetch vm-bins vm-progs demo check selftest run export-patches clean userspace bench \
+	debs pkg-test
 
 all: vm-bins
 
@@ -120,6 +125,15 @@ bench: deps
 export-patches:
 	@scripts/export-patches.sh
 
+# Packages: outside `make check` (pkg-test downloads a Debian root).
+debs:
+	@scripts/install-deps.sh --pkg
+	@scripts/build-debs.sh
+
+pkg-test:
+	@scripts/install-deps.sh --pkg
+	@tests/pkg/install-test.sh build/debs
+
 clean:
-	rm -rf $(VMBUILD) build/logs
+	rm -rf $(VMBUILD) build/logs build/debs
 	@if [ -f userspace/Makefile ]; then $(MAKE) -C userspace clean; fi

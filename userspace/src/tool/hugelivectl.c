@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hugelivectl: operator and shell-client tool for hugelived.
- * See hugelivectl(8) (man/hugelivectl.8.md).
+ * See hugelivectl(8) (source: man/hugelivectl.8.scd).
  */
 #include "tool.h"
 #include "hugelive.h"
