@@ -283,8 +283,19 @@ int hl_check_run(bool json, const char *sock, bool require_hugetlb, const char *
 		else if (errno == EBUSY && agent_status)
 			add(&c, "luo-device", "pass", "%s present, owned by hugelived (pid %lld)", dev,
 			    (long long)hl_jint(agent_status, "pid", 0));
-		else if (errno == EBUSY)
-			add(&c, "luo-device", "warn", "%s is busy but no agent answers: another process owns it (a stale keeper?)", dev);
+		else if (errno == EBUSY) {
+			char who[512];
+			bool sd = false;
+
+			if (hl_dev_holders(dev, who, sizeof(who), &sd) > 0 && sd)
+				add(&c, "luo-device", "fail", "%s is held by %s: %s", dev, who, HL_SYSTEMD_OWNS);
+			else if (who[0])
+				add(&c, "luo-device", "warn", "%s is held by %s, and no agent answers (a stale keeper?)",
+				    dev, who);
+			else
+				add(&c, "luo-device", "warn", "%s is busy but no agent answers: another process owns it "
+				    "(a stale keeper?; run check as root to see which)", dev);
+		}
 		else
 			add(&c, "luo-device", "fail", "cannot open %s: %s", dev, strerror(errno));
 	}
