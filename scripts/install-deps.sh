@@ -19,7 +19,8 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 PKGS=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
       busybox-static qemu-system-x86 kmod git rsync pkg-config
-      libjson-c-dev libsystemd-dev zlib1g-dev liblzma-dev libzstd-dev clang gnuplot-nox python3 python3-ply)
+      libjson-c-dev libsystemd-dev zlib1g-dev liblzma-dev libzstd-dev clang gnuplot-nox python3 python3-ply
+      linux-config-7.3)
 if [ $WITH_PKG = 1 ]; then
 	PKGS+=(meson ninja-build scdoc debhelper lintian devscripts mmdebstrap bash-completion pkgconf)
 fi

@@ -62,6 +62,10 @@ if [ $MODE = all ]; then
 	out=$(tests/kernel/checkpatch.sh 2>&1); rc=$?
 	if [ $rc = 0 ]; then tail -n 1 <<<"$out" | indent; else tail -n 40 <<<"$out" | indent; fi
 	verdict $rc "host: every kernel patch is checkpatch --strict clean"
+	# the series under Debian's own config, W=1 (cached per config + series)
+	out=$(scripts/debian-config-check.sh 2>&1); rc=$?
+	if [ $rc = 0 ]; then grep '^ok' <<<"$out" | indent; else tail -n 40 <<<"$out" | indent; fi
+	verdict $rc "host: the series compiles under Debian's kernel config with W=1, no new warning"
 fi
 
 # ---- kernel and initramfs ----
