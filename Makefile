@@ -35,7 +35,7 @@ SCEN_BIN  := $(patsubst tests/vm/%.c,$(VMBUILD)/scenarios/%,$(SCEN_SRC))
 SELF_BIN  := $(patsubst tests/vm/selftest/%.c,$(VMBUILD)/scenarios/%,$(SELF_SRC))
 DEMO_BIN  := $(patsubst tests/vm/demo/%.c,$(VMBUILD)/scenarios/%,$(DEMO_SRC))
 
-.PHONY: all deps kernel fetch vm-bins vm-progs demo check selftest run export-patches clean userspace bench \
+.PHONY: kernel-deb all deps kernel fetch vm-bins vm-progs demo check selftest run export-patches clean userspace bench \
 	debs pkg-test
 
 all: vm-bins
@@ -133,6 +133,13 @@ debs:
 pkg-test:
 	@scripts/install-deps.sh --pkg
 	@tests/pkg/install-test.sh build/debs
+
+# linux-image/linux-headers packages: Debian's config + the series + live
+# update (hours on 2 CPUs; not in make check)
+kernel-deb:
+	@scripts/install-deps.sh --pkg
+	@scripts/fetch-kernel.sh
+	@scripts/build-kernel-deb.sh
 
 clean:
 	rm -rf $(VMBUILD) build/logs build/debs

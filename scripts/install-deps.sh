@@ -22,7 +22,7 @@ PKGS=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
       libjson-c-dev libsystemd-dev zlib1g-dev liblzma-dev libzstd-dev clang gnuplot-nox python3 python3-ply
       linux-config-7.3)
 if [ $WITH_PKG = 1 ]; then
-	PKGS+=(meson ninja-build scdoc debhelper lintian devscripts mmdebstrap bash-completion pkgconf)
+	PKGS+=(meson ninja-build scdoc debhelper lintian devscripts mmdebstrap bash-completion pkgconf fakeroot dpkg-dev libdw-dev)
 fi
 
 missing=()
