@@ -29,7 +29,8 @@
  * +-2 kB per update, while MemFree+Shmem gave -220 kB per update with a
  * 9.9 MB spread from two low samples: the free-memory trend is the scatter
  * of the per-cpu page lists, not memory that any kernel keeps. The last
- * generation asserts MemTotal constant and the Slab trend within 64 kB.
+ * generation asserts a MemTotal spread within 256 kB (one run showed 4 kB)
+ * and the Slab trend within 64 kB.
  */
 #include "lib/scenario.h"
 #include "lib/hugepages.h"
@@ -226,8 +227,8 @@ int main(void)
 				 * updates (preserved metadata or scratch never given
 				 * back would lower MemTotal), nor slab.
 				 */
-				if (k == 0)
-					hl_ok(spread == 0, "MemTotal the same in every generation (spread %lld kB)",
+				if (k == 0)	/* seen: 0 and 4 kB; a 2 MiB page kept per update: >= 2048 kB */
+					hl_ok(spread <= 256, "MemTotal steady in every generation (spread %lld kB <= 256 kB)",
 					      spread);
 				else if (k == 1)
 					hl_ok(t >= -64 && t <= 64, "Slab trend %+.0f kB per update, within +-64 kB", t);
