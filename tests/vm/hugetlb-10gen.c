@@ -21,7 +21,7 @@
  * leaking one 2 MiB huge page per update is a slope of -2048 kB. The spread
  * max - min must stay within MEMFREE_SPREAD_KB (16 MiB); a leaked 1 GiB
  * page is far beyond either. "Free" here is MemFree + Shmem (see
- * memfree_kb()).
+ * hl_memfree_kb() in lib/hugepages.h).
  */
 #include "lib/scenario.h"
 #include "lib/hugepages.h"
@@ -36,32 +36,6 @@
 #define MAXGEN		16
 #define MEMFREE_SLOPE_KB 1024
 #define MEMFREE_SPREAD_KB 16384
-
-/*
- * Free memory, robust against what differs between generations by design or
- * by chance: caches are dropped, per-cpu vm counters folded (stat_refresh),
- * tmpfs/shmem pages added back (the last generation writes no initramfs for
- * a next one), and the median of five samples 100 ms apart is taken.
- */
-static long long memfree_kb(void)
-{
-	long long v[5], t;
-
-	hl_write_str("/proc/sys/vm/drop_caches", "3");
-	for (int i = 0; i < 5; i++) {
-		usleep(100000);
-		hl_write_str("/proc/sys/vm/stat_refresh", "1");
-		v[i] = hl_meminfo("MemFree") + hl_meminfo("Shmem");
-	}
-	for (int i = 0; i < 5; i++)
-		for (int j = i + 1; j < 5; j++)
-			if (v[j] < v[i]) {
-				t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-			}
-	return v[2];
-}
 
 struct history {
 	long long memfree_kb[MAXGEN];
@@ -160,12 +134,12 @@ int main(void)
 		      p2.nr, p2.free, p2.resv, p2.surplus, p1.nr, p1.free, p1.resv, p1.surplus);
 
 		if (g < MAXGEN)
-			hist->memfree_kb[g] = memfree_kb();
+			hist->memfree_kb[g] = hl_memfree_kb();
 		hl_diag("gen %d MemFree+Shmem %lld kB", g, hist->memfree_kb[g]);
 
 		if (hl_last_gen()) {
 			long long lo = hist->memfree_kb[1], hi = lo;
-			double sx = 0, sy = 0, sxx = 0, sxy = 0, slope;
+			double xs[MAXGEN], ys[MAXGEN], slope;
 			int n = 0;
 
 			for (int i = 1; i <= g && i < MAXGEN; i++) {
@@ -173,13 +147,10 @@ int main(void)
 
 				lo = v < lo ? v : lo;
 				hi = v > hi ? v : hi;
-				sx += i;
-				sy += (double)v;
-				sxx += (double)i * i;
-				sxy += (double)i * (double)v;
-				n++;
+				xs[n] = i;
+				ys[n++] = (double)v;
 			}
-			slope = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+			slope = hl_slope(xs, ys, n);
 			hl_report("MemFree+Shmem over %d updates: min %lld kB, max %lld kB, spread %lld kB, trend %+.0f kB per update",
 				  g, lo, hi, hi - lo, slope);
 			hl_ok(slope >= -MEMFREE_SLOPE_KB && slope <= MEMFREE_SLOPE_KB,
