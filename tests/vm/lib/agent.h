@@ -916,6 +916,56 @@ static inline void ag_update(int timeout_s)
 	hl_ok(false, "hugelivectl update exited %d: %s", rc, ag_line_with(out, "hugelivectl:"));
 }
 
+/*
+ * The update command of a long chain (soak): like ag_update's, but the new
+ * command line is /proc/cmdline without its hugelive.gen= words plus
+ * hugelive.gen=N+1 (--append alone), so it does not grow by one word per
+ * generation (--reuse-cmdline --append would: 100 updates, 1.6 KB). kernel
+ * NULL: $HUGELIVE_KERNEL.
+ */
+static inline void ag_update_cmd(char *cmd, size_t len, const char *kernel, int timeout_s)
+{
+	const char *initrd = getenv("HUGELIVE_NEXT_INITRD");
+	char cl[4096] = "", next[4096] = "";
+	size_t o = 0;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	if (f) {
+		if (!fgets(cl, sizeof(cl), f))
+			cl[0] = 0;
+		fclose(f);
+	}
+	for (char *save = NULL, *w = strtok_r(cl, " \n", &save); w; w = strtok_r(NULL, " \n", &save))
+		if (strncmp(w, "hugelive.gen=", 13) && o + strlen(w) + 2 < sizeof(next))
+			o += (size_t)snprintf(next + o, sizeof(next) - o, "%s ", w);
+	snprintf(next + o, sizeof(next) - o, "hugelive.gen=%d", hl_gen() + 1);
+	if (!kernel)
+		kernel = getenv("HUGELIVE_KERNEL");
+	snprintf(cmd, len, "hugelivectl update --kernel %s --initrd %s --append '%s' --timeout %d",
+		 kernel && *kernel ? kernel : "/boot/bzImage", initrd ? initrd : "/tmp/next-initrd.cpio", next,
+		 timeout_s);
+}
+
+/*
+ * Run that update; its exit status (out: the tool's output). On success
+ * (0) the machine kexecs meanwhile: if it has not within 60 s, not ok and
+ * -1.
+ */
+static inline int ag_update_run(const char *kernel, int timeout_s, char *out, size_t outlen)
+{
+	char cmd[8192];
+	int rc;
+
+	ag_update_cmd(cmd, sizeof(cmd), kernel, timeout_s);
+	rc = ag_run(out, outlen, -1, "%s", cmd);
+	if (rc)
+		return rc;
+	for (int i = 0; i < 600; i++)
+		usleep(100000);
+	hl_ok(false, "update reported success but no kexec happened within 60 s");
+	return -1;
+}
+
 /* ---- client services ------------------------------------------------------ */
 
 /*
