@@ -405,8 +405,11 @@ static void ghost_timeout(int g)
 
 static void trend(const struct hist *h, int last)
 {
-	const char *fl[2] = { hl_flavour(0), hl_flavour(1) };
+	char fl[2][32];
 
+	/* (hl_flavour's buffers are reused: copy) */
+	snprintf(fl[0], sizeof(fl[0]), "%s", hl_flavour(0));
+	snprintf(fl[1], sizeof(fl[1]), "%s", hl_flavour(1));
 	for (int k = 0; k < 2; k++) {
 		double x[MAXGEN], y[MAXGEN], slope;
 		long long lo = 0, hi = 0;
