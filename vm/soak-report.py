@@ -143,8 +143,9 @@ def main():
                      gms_s[len(gms_s) // 2] / 1000, gms_s[0] / 1000, gms_s[-1] / 1000,
                      sum(float(r['gen_ms']) for r in out) / 60000))
         s.append('')
-    s.append('MemFree+Shmem per flavour, generations >= 1 (least squares; the VM bounds it to +-1024 kB '
-             'per generation and the spread to 16 MiB):')
+    s.append('MemFree+Shmem after the claims, per flavour, generations >= 1 (least squares; the VM bounds '
+             'the slope to +-1024 kB per generation when a flavour has 8 points or more, and the spread to '
+             '32 MiB):')
     s.append('')
     s.append('| flavour | generations | min kB | max kB | spread kB | trend kB/gen |')
     s.append('|---|---|---|---|---|---|')
