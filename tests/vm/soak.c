@@ -461,14 +461,17 @@ static void report(const struct hist *h, int g, double gen_ms, double boot_ms)
 int main(void)
 {
 	int g = hl_gen(), rc;
-	enum fault f = fault_of(g), pf = fault_of(g - 1);
+	enum fault f, pf;
 	struct hist h0 = { 0 }, *h = &h0, *hp;
 	struct ag_child mc, vc, gc;
 	uint64_t t_claimed;
 	struct rec *r;
 	char when[96];
 
+	/* the seed first: every fault_of() depends on it */
 	seed = (uint64_t)hl_param_ll("seed", 1);
+	f = fault_of(g);
+	pf = fault_of(g - 1);
 	if (hl_generations() > MAXGEN)
 		hl_bail("at most %d generations (the history memfd)", MAXGEN);
 	hl_diag("soak gen %d of %d, seed %llu, flavour %s -> %s, fault %s", g, hl_generations(),
@@ -501,6 +504,8 @@ int main(void)
 		if (!hp)
 			return hl_exit();
 		memcpy(&h0, hp, sizeof(h0));
+		hl_ok(h->r[g - 1].fault == (int32_t)pf, "history: gen %d ran fault %s, as the schedule says", g - 1,
+		      fault_name[h->r[g - 1].fault >= 0 && h->r[g - 1].fault < F_N ? h->r[g - 1].fault : 0]);
 		hl_ok(id > h->last_update_id, "status: this kernel came from update %lld (gen %d's was %lld: ids grow)", id,
 		      g - 1, (long long)h->last_update_id);
 		h->last_update_id = id;
