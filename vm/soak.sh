@@ -56,8 +56,8 @@ set key outside right
 set xlabel "generation"
 set ylabel "MiB"
 set title "MemFree + Shmem after the clients claimed their memory (per kernel flavour)"
-plot "plot.dat" using 1:($5==0 ? $2 : 1/0) with linespoints pt 7 ps 0.6 title "debug", \
-     "" using 1:($5==1 ? $2 : 1/0) with linespoints pt 5 ps 0.6 title "vmb"
+plot "< awk '$5==0' plot.dat" using 1:2 with linespoints pt 7 ps 0.6 title "debug", \
+     "< awk '$5==1' plot.dat" using 1:2 with linespoints pt 5 ps 0.6 title "vmb"
 set ylabel "s"
 set title "time per generation (TSC: previous update call -> this one), and previous update call -> memory claimed"
 plot "plot.dat" using 1:($1>0 ? $3 : 1/0) with linespoints pt 7 ps 0.6 title "generation", \
