@@ -310,16 +310,23 @@ static inline bool cr_preserve(struct carry *c, struct ag_client *cl)
 /* The agent went away (kill -9, restart): connect again, hello, maybe subscribe. */
 static inline bool cr_reconnect(struct carry *c, struct ag_client *cl, bool subscribe)
 {
+	const char *step = "connect";
+	uint64_t t0 = ag_ms();
 	int rc;
 
 	ag_close(cl);
 	rc = ag_connect(cl, 30000);
-	if (!rc)
+	if (!rc) {
+		step = "hello";
 		rc = ag_call(cl, -1, NULL, "\"op\":\"hello\",\"version\":1,\"client\":\"carrier\"");
-	if (!rc && subscribe)
+	}
+	if (!rc && subscribe) {
+		step = "subscribe";
 		rc = ag_call(cl, -1, NULL, "\"op\":\"subscribe\"");
-	ag_ok(!rc, "%s: agent connection lost; reconnected%s (%s)", c->session, subscribe ? " and subscribed again" : "",
-	      ag_res(rc, cl));
+	}
+	ag_ok(!rc, "%s: agent connection lost; reconnected%s (%s%s%s after %llu ms)", c->session,
+	      subscribe ? " and subscribed again" : "", rc ? step : "", rc ? ": " : "", ag_res(rc, cl),
+	      (unsigned long long)(ag_ms() - t0));
 	ag_mark("reconnected");
 	return !rc;
 }
