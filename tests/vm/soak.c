@@ -30,7 +30,8 @@
  *
  * Faults (one or none per generation; a shuffled deck of the nine and three
  * "none" per block of 12 generations, from the seed; hugelive.faults=a,b,...
- * names them per generation instead; the last generation has none):
+ * names them per generation instead, by name or by number 0-9 in the order
+ * below after "none" = 0; the last generation has none):
  *   client-kill-before-preserve  victim held after its claim, kill -9; it is
  *        restarted and starts over (new files, its old ones had been
  *        retrieved and finished: they were its own) and preserves; no session
@@ -168,6 +169,9 @@ static enum fault fault_of(int g)
 		for (int f = 0; f < F_N; f++)
 			if (!strcmp(w, fault_name[f]))
 				return (enum fault)f;
+		/* or its number (hl_param keeps 255 characters: long lists need these) */
+		if (w[0] >= '0' && w[0] <= '9' && !w[1])
+			return (enum fault)(w[0] - '0');
 		hl_bail("hugelive.faults: unknown fault '%s'", w);
 	}
 	/* block g / 12: the nine faults and three "none", Fisher-Yates from the seed */
