@@ -11,6 +11,10 @@
 #   make soak            endurance: one VM chain of GENS (100) updates, debug/vmb alternating,
 #                        faults from SEED (default: the time) -> build/soak (not in make check)
 #   make export-patches  build/linux baseline..HEAD -> kernel/patches/ + series
+#   make debs            Debian packages of the userspace (debian/) -> build/debs/,
+#                        with lintian's report (needs scripts/install-deps.sh --pkg)
+#   make pkg-test        install build/debs/*.deb into a fresh Debian 12 root
+#                        (mmdebstrap; downloads packages, root) and check them
 #   make clean           remove build products of this checkout (not build/linux,
 #                        not the kernel cache in ~/.cache/hugelive)
 
@@ -33,7 +37,8 @@ SCEN_BIN  := $(patsubst tests/vm/%.c,$(VMBUILD)/scenarios/%,$(SCEN_SRC))
 SELF_BIN  := $(patsubst tests/vm/selftest/%.c,$(VMBUILD)/scenarios/%,$(SELF_SRC))
 DEMO_BIN  := $(patsubst tests/vm/demo/%.c,$(VMBUILD)/scenarios/%,$(DEMO_SRC))
 
-.PHONY: all deps kernel fetch vm-bins vm-progs demo check selftest run export-patches clean userspace bench soak
+.PHONY: kernel-deb all deps kernel fetch vm-bins vm-progs demo check selftest run export-patches clean userspace bench \
+	debs pkg-test soak
 
 all: vm-bins
 
@@ -127,6 +132,22 @@ soak: deps
 export-patches:
 	@scripts/export-patches.sh
 
+# Packages: outside `make check` (pkg-test downloads a Debian root).
+debs:
+	@scripts/install-deps.sh --pkg
+	@scripts/build-debs.sh
+
+pkg-test:
+	@scripts/install-deps.sh --pkg
+	@tests/pkg/install-test.sh build/debs
+
+# linux-image/linux-headers packages: Debian's config + the series + live
+# update (hours on 2 CPUs; not in make check)
+kernel-deb:
+	@scripts/install-deps.sh --pkg
+	@scripts/fetch-kernel.sh
+	@scripts/build-kernel-deb.sh
+
 clean:
-	rm -rf $(VMBUILD) build/logs
+	rm -rf $(VMBUILD) build/logs build/debs
 	@if [ -f userspace/Makefile ]; then $(MAKE) -C userspace clean; fi

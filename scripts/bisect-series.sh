@@ -1,7 +1,12 @@
 #!/bin/bash
 # Build the kernel at every step of the series: is each patch bisectable?
 #
-#   scripts/bisect-series.sh [vm|debug]      (default: vm)
+#   scripts/bisect-series.sh [vm|debug] [--boot SCENARIO]   (default: vm)
+#
+# With --boot, every image that builds is also booted in QEMU with that VM
+# scenario (vm/run-scenario.sh -k IMAGE; e.g. hugetlb-support, which kexecs
+# once and expects ENOENT without the hugetlb handler, the round trip with
+# it): a step passes only if it builds and the scenario passes on it.
 #
 # For every commit of build/linux baseline..HEAD (or $HUGELIVE_LINUX), in
 # order, check it out in a separate work tree of the same repository and
@@ -22,7 +27,15 @@
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-FLAVOUR=${1:-vm}
+FLAVOUR=vm BOOT=
+while [ $# -gt 0 ]; do
+	case $1 in
+	vm|debug) FLAVOUR=$1 ;;
+	--boot) BOOT=${2:?--boot needs a scenario}; shift ;;
+	*) echo "usage: $0 [vm|debug] [--boot SCENARIO]" >&2; exit 2 ;;
+	esac
+	shift
+done
 LINUX=${HUGELIVE_LINUX:-$TOP/build/linux}
 CACHE=${HUGELIVE_CACHE:-$HOME/.cache/hugelive}
 JOBS=${JOBS:-$(nproc)}
@@ -72,8 +85,22 @@ for c in "${commits[@]}"; do
 	git -C "$WT" checkout -q --detach -f "$c"
 	start=$(date +%s)
 	if { echo "== $n $c $subj" && build_step; } >"$log" 2>&1; then
-		echo "ok $n - builds: $subj ($(( $(date +%s) - start ))s)"
-		pass=$((pass + 1))
+		built=$(( $(date +%s) - start ))
+		if [ -z "$BOOT" ]; then
+			echo "ok $n - builds: $subj (${built}s)"
+			pass=$((pass + 1))
+			continue
+		fi
+		cp "$OBJ/arch/x86/boot/bzImage" "$LOGS/$(printf %02d "$n").bzImage"
+		if "$TOP/vm/run-scenario.sh" -q -n "bisect-$(printf %02d "$n")-$BOOT" \
+			-k "$LOGS/$(printf %02d "$n").bzImage" "$BOOT" >>"$log" 2>&1; then
+			echo "ok $n - builds (${built}s) and boots, $BOOT passes: $subj"
+			pass=$((pass + 1))
+		else
+			echo "not ok $n - builds but $BOOT fails on it: $subj (log: $log)"
+			tail -n 20 "$log" | sed 's/^/# /'
+			fail=$((fail + 1))
+		fi
 	else
 		echo "not ok $n - does not build: $subj (log: $log)"
 		grep -E 'error|Error' "$log" | head -n 20 | sed 's/^/# /'

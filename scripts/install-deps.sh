@@ -1,14 +1,29 @@
 #!/bin/bash
 # Install everything hugelive needs on a Debian 12 host.
 # Idempotent: does nothing when every package is already present.
+#   --pkg   also what the Debian packaging needs (meson build, man pages,
+#           dpkg-buildpackage, lintian, the mmdebstrap install test):
+#           make debs / make pkg-test pass it; plain CI does not.
 set -euo pipefail
+
+WITH_PKG=0
+for a in "$@"; do
+	case $a in
+	--pkg) WITH_PKG=1 ;;
+	*) echo "usage: install-deps.sh [--pkg]" >&2; exit 2 ;;
+	esac
+done
 
 SUDO=
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 PKGS=(build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils
       busybox-static qemu-system-x86 kmod git rsync pkg-config
-      libjson-c-dev libsystemd-dev zlib1g-dev liblzma-dev libzstd-dev clang gnuplot-nox python3 python3-ply)
+      libjson-c-dev libsystemd-dev zlib1g-dev liblzma-dev libzstd-dev clang gnuplot-nox python3 python3-ply
+      linux-config-7.3)
+if [ $WITH_PKG = 1 ]; then
+	PKGS+=(meson ninja-build scdoc debhelper lintian devscripts mmdebstrap bash-completion pkgconf fakeroot dpkg-dev libdw-dev)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -62,6 +62,26 @@ if [ $MODE = all ]; then
 	out=$(tests/kernel/checkpatch.sh 2>&1); rc=$?
 	if [ $rc = 0 ]; then tail -n 1 <<<"$out" | indent; else tail -n 40 <<<"$out" | indent; fi
 	verdict $rc "host: every kernel patch is checkpatch --strict clean"
+	# the series under Debian's own config, W=1 (cached per config + series)
+	out=$(scripts/debian-config-check.sh 2>&1); rc=$?
+	if [ $rc = 0 ]; then grep '^ok' <<<"$out" | indent; else tail -n 40 <<<"$out" | indent; fi
+	verdict $rc "host: the series compiles under Debian's kernel config with W=1, no new warning"
+	# the Debian packages: built (lintian: no error or warning), then
+	# installed into a clean Debian 12 root (tests/pkg/install-test.sh)
+	t0=$(date +%s)
+	out=$( { scripts/install-deps.sh --pkg && scripts/build-debs.sh; } 2>&1); rc=$?
+	if [ $rc = 0 ] && grep -qE '^[EW]: ' build/debs/lintian.txt; then
+		rc=1
+		out+=$'\n'"lintian errors or warnings:"$'\n'$(grep -E '^[EW]: ' build/debs/lintian.txt)
+	fi
+	if [ $rc = 0 ]; then grep -E '^build-debs: (built|lintian)' <<<"$out" | indent; else tail -n 40 <<<"$out" | indent; fi
+	verdict $rc "host: Debian packages build, lintian without error or warning ($(( $(date +%s) - t0 ))s)"
+	if [ $rc = 0 ]; then
+		t0=$(date +%s)
+		out=$(tests/pkg/install-test.sh build/debs 2>&1); rc=$?
+		if [ $rc = 0 ]; then tail -n 1 <<<"$out" | indent; else grep -B2 -A8 '^not ok' <<<"$out" | head -n 60 | indent; tail -n 10 <<<"$out" | indent; fi
+		verdict $rc "host: the packages install into a clean Debian 12 root and work ($(( $(date +%s) - t0 ))s)"
+	fi
 fi
 
 # ---- kernel and initramfs ----

@@ -14,7 +14,10 @@ echo "1..${#patches[@]}"
 pass=0 fail=0 n=0
 for p in "${patches[@]}"; do
 	n=$((n + 1))
-	out=$(cd "$TOP/build/linux" && "$CP" --strict -q "$PATCHDIR/$p" 2>&1)
+	# build/linux is Debian's source without upstream history, so the
+	# commit a Fixes: tag names cannot be looked up there; the ids were
+	# checked against the upstream repository by hand.
+	out=$(cd "$TOP/build/linux" && "$CP" --strict -q --ignore UNKNOWN_COMMIT_ID "$PATCHDIR/$p" 2>&1)
 	if [ $? = 0 ] && ! grep -qE '^(ERROR|WARNING|CHECK):' <<<"$out"; then
 		echo "ok $n - checkpatch --strict $p"
 		pass=$((pass + 1))

@@ -15,7 +15,10 @@
  *        --dry-run with --reuse-cmdline loads and unloads (exit 0). Then
  *        stop the agent and its keeper and kexec directly (not through the
  *        agent, which would refuse) into gen 1 with this command line minus
- *        liveupdate=on.
+ *        liveupdate=on. Before that, a stand-in holder named "systemd"
+ *        keeps /dev/liveupdate open (systemd v261+ owning live update):
+ *        hugelived refuses to start and check fails luo-device, both
+ *        naming systemd and what to do.
  * gen 1 (no liveupdate=on): check exits 1, NOT READY, FAIL cmdline-
  *        liveupdate with the reason "booted without liveupdate=on", FAIL
  *        luo-device (no /dev/liveupdate); --json ready:false naming the
@@ -24,9 +27,53 @@
 #include "lib/agent.h"
 
 #include <linux/reboot.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 
 static char out[65536];
+
+/*
+ * Issue 12 item 5: systemd v261+ may own /dev/liveupdate (one opener).
+ * A stand-in holder named "systemd" keeps it open: hugelived refuses to
+ * start naming the holder and what to do, check fails luo-device saying
+ * systemd owns it; once it is gone the device is free again.
+ */
+static void systemd_holds_the_device(void)
+{
+	int p[2], rc;
+	pid_t pid;
+	char c = 0;
+
+	if (pipe(p))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/liveupdate", O_RDWR);
+
+		prctl(PR_SET_NAME, "systemd");
+		if (write(p[1], fd >= 0 ? "y" : "n", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	if (!hl_ok(read(p[0], &c, 1) == 1 && c == 'y', "a stand-in named systemd holds /dev/liveupdate"))
+		goto out;
+	rc = ag_run(out, sizeof(out), -1, "hugelived --daemonize 2>&1");
+	hl_ok(rc != 0 && ag_contains(out, "(systemd)") && ag_contains(out, "systemd owns live update"),
+	      "hugelived refuses to start beside it: exit %d, %s", rc, ag_line_with(out, "held by"));
+	rc = ag_run(out, sizeof(out), -1, "hugelivectl check");
+	hl_ok(rc == 1 && ag_contains(out, "FAIL   luo-device") && ag_contains(out, "(systemd)") &&
+	      ag_contains(out, "systemd owns live update"),
+	      "check: NOT READY, exit %d, %s", rc, ag_line_with(out, "luo-device"));
+out:
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(p[0]);
+	rc = ag_run(out, sizeof(out), -1, "hugelivectl check");
+	hl_ok(ag_contains(out, "present and free"), "the stand-in gone, the device is free again (exit %d)", rc);
+}
 
 static void gen0(void)
 {
@@ -93,6 +140,7 @@ static void gen0(void)
 		usleep(50000);
 	hl_ok(!ag_alive(agent) && !ag_alive(keeper), "agent (%ld) and keeper (%ld) stopped", agent, keeper);
 
+	systemd_holds_the_device();
 	hl_diag("kexec into gen %d with: %s", hl_gen() + 1, next);
 	kfd = open("/boot/bzImage", O_RDONLY | O_CLOEXEC);
 	ifd = open(initrd, O_RDONLY | O_CLOEXEC);

@@ -46,21 +46,12 @@ static mode_t mode_of(int fd)
 static void gen0(void)
 {
 	int luo = hl_luo_open(), sess, a, g;
-	uint8_t *p;
 
 	if (luo < 0)
 		hl_bail("open /dev/liveupdate: %s", strerror(errno));
-	a = hl_hugetlb_memfd("a", HL_2M, NA * HL_2M);
-	p = a < 0 ? NULL : hl_map(a, NA * HL_2M);
-	if (!p)
-		hl_bail("memfd a: %s", strerror(errno));
-	hl_pattern_fill(p, NA * HL_2M, 0, 0xa1);
+	a = hl_filled_hugetlb("a", HL_2M, NA * HL_2M, 0xa1);
 	hl_success(fchmod(a, 0640), errno, "chmod 0640");
-	g = hl_hugetlb_memfd("g", HL_1G, HL_1G);
-	p = g < 0 ? NULL : hl_map(g, HL_1G);
-	if (!p)
-		hl_bail("memfd g: %s", strerror(errno));
-	hl_pattern_fill(p, HL_1G, 0, 0x91);
+	g = hl_filled_hugetlb("g", HL_1G, HL_1G, 0x91);
 	sess = hl_luo_create_session(luo, "from-v01");
 	hl_success(hl_luo_preserve_fd(sess, a, 1), errno, "preserve 8 pages of 2 MiB");
 	hl_success(hl_luo_preserve_fd(sess, g, 2), errno, "preserve the 1 GiB page");

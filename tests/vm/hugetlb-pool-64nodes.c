@@ -12,7 +12,9 @@
  *        1 GiB page on node 0 are preserved: 65 (size, node) pairs.
  * make check runs generation 0 only (generations=1): with 64 nodes the
  * next kernel hangs before its first console line (even with earlyprintk),
- * an open problem recorded in docs/kernel.md. Set generations=2 in the
+ * an open problem recorded in docs/kernel.md. kexec-64nodes shows it needs
+ * no hugetlb file: a KHO kexec with nothing preserved hangs the same way on
+ * 64 nodes, a plain kexec (kho=off) does not. Set generations=2 in the
  * metadata above to run the kexec and generation 1 by hand.
  *
  * gen 1: with the same hugepages= request, every pair counted: each node

@@ -42,20 +42,11 @@ static const char *const cases[] = {
 static void preserve_and_kexec(void)
 {
 	int luo = hl_luo_open(), sess, a, g;
-	uint8_t *p;
 
 	if (luo < 0)
 		hl_bail("open /dev/liveupdate: %s", strerror(errno));
-	a = hl_hugetlb_memfd("a", HL_2M, NA * HL_2M);
-	p = a < 0 ? NULL : hl_map(a, NA * HL_2M);
-	if (!p)
-		hl_bail("memfd a: %s", strerror(errno));
-	hl_pattern_fill(p, NA * HL_2M, 0, 0xa + hl_gen());
-	g = hl_hugetlb_memfd("g", HL_1G, HL_1G);
-	p = g < 0 ? NULL : hl_map(g, HL_1G);
-	if (!p)
-		hl_bail("memfd g: %s", strerror(errno));
-	hl_pattern_fill(p, HL_1G, 0, 0x9 + hl_gen());
+	a = hl_filled_hugetlb("a", HL_2M, NA * HL_2M, 0xa + hl_gen());
+	g = hl_filled_hugetlb("g", HL_1G, HL_1G, 0x9 + hl_gen());
 	sess = hl_luo_create_session(luo, "untaken");
 	hl_success(hl_luo_preserve_fd(sess, a, 1), errno, "preserve 8 pages of 2 MiB");
 	hl_success(hl_luo_preserve_fd(sess, g, 2), errno, "preserve the 1 GiB page");
@@ -63,24 +54,6 @@ static void preserve_and_kexec(void)
 		exit(hl_exit());
 	hl_kexec_next_generation_with(NULL, next_cmdline[hl_gen()]);
 	exit(hl_exit());
-}
-
-static void use_all(unsigned long long hsize, long long n, const char *what)
-{
-	size_t sz = (size_t)(hsize * n);
-	int fd = hl_hugetlb_memfd(what, hsize, sz);
-	uint8_t *p = fd < 0 ? NULL : hl_map(fd, sz);
-
-	hl_ok(p != NULL, "%s: a file of all %lld pages maps (%s)", what, n,
-	      p ? "ok" : strerror(errno));
-	if (!p)
-		return;
-	hl_pattern_fill(p, sz, 0, 0x5e);
-	hl_ok(hl_pattern_verify(p, sz, 0, 0x5e, NULL) &&
-	      hl_hp(hsize, "free_hugepages") == 0,
-	      "%s: every page written and read back, none left free", what);
-	munmap(p, sz);
-	close(fd);
 }
 
 int main(void)
@@ -108,8 +81,8 @@ int main(void)
 		if (luo >= 0)
 			close(luo);
 	}
-	use_all(HL_2M, p2.nr > 0 ? p2.nr : 1, "2 MiB");
-	use_all(HL_1G, p1.nr > 0 ? p1.nr : 1, "1 GiB");
+	hl_use_all_pages(HL_2M, p2.nr > 0 ? p2.nr : 1, "2 MiB");
+	hl_use_all_pages(HL_1G, p1.nr > 0 ? p1.nr : 1, "1 GiB");
 	if (hl_last_gen())
 		return hl_exit();
 	if (hl_failures())

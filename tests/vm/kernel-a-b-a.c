@@ -66,13 +66,43 @@ static void check_next(void)
 	      "check: the running kernel's formats come from its image /boot/vmlinuz-%s", u.release);
 }
 
+#ifdef AB_DOWNGRADE
+/*
+ * Back into the previous release (AB_DOWNGRADE, its image) with hugetlb
+ * files preserved: it cannot read what this kernel writes, so check and
+ * update refuse with exit 5 before anything is loaded or frozen.
+ */
+static void downgrade_refused(void)
+{
+	const char *initrd = getenv("HUGELIVE_NEXT_INITRD");
+	int rc;
+
+	rc = ag_run(out, sizeof(out), -1, "hugelivectl --json check --kernel %s --reuse-cmdline", AB_DOWNGRADE);
+	hl_ok(rc == 5 && ag_contains(out, "\"status\":\"fail\""),
+	      "check --kernel %s (the previous release) with hugetlb preserved: exit %d (want 5)", AB_DOWNGRADE, rc);
+	rc = ag_run(out, sizeof(out), -1,
+		    "hugelivectl update --kernel %s --initrd %s --reuse-cmdline --append hugelive.gen=%d --timeout 60",
+		    AB_DOWNGRADE, initrd ? initrd : "/tmp/next-initrd.cpio", hl_gen() + 1);
+	hl_ok(rc == 5 && ag_contains(out, "cannot take what is preserved") &&
+	      ag_contains(out, "nothing was loaded or frozen"),
+	      "update back into the previous release refused, exit %d (want 5): %s", rc,
+	      ag_line_with(out, "hugelivectl:"));
+	hl_ok(hl_read_ll("/sys/kernel/kexec_loaded") == 0, "after the refused downgrade no kernel is loaded");
+}
+#endif
+
 static void gen(void)
 {
 	struct ag_child ch;
 	int g = hl_gen(), rc;
+	uint64_t id = (uint64_t)g;	/* update g booted generation g */
 
 	hl_diag("gen %d runs flavour %s, kexecs into %s", g, hl_flavour(g), hl_flavour(g + 1));
-	if (!cr_agent(&car, 1, (uint64_t)g))
+#ifdef AB_DOWNGRADE
+	if (g >= 2)
+		id++;	/* the refused downgrade in gen 1 took update id 2 */
+#endif
+	if (!cr_agent(&car, 1, id))
 		return;
 	ag_fork(&ch, "carrier", cr_client, &car);
 	if (!hl_ok(ag_relay(&ch, "claimed", 180000), "the client has its memory (gen %d)", g))
@@ -93,6 +123,10 @@ static void gen(void)
 	if (!hl_ok(ag_relay(&ch, "ready", 300000), "the client preserved everything and subscribed"))
 		return;
 	cr_pools("files preserved", NR_2M, NR_2M - 32, 1, 0);
+#ifdef AB_DOWNGRADE
+	if (g == 1)
+		downgrade_refused();
+#endif
 	check_next();
 	ag_update(120);
 }

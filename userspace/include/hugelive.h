@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libhugelive: client library for the hugelived live update agent.
- * See libhugelive(3) (man/libhugelive.3.md) and docs/protocol.md.
+ * See libhugelive(3) (source: man/libhugelive.3.scd) and docs/protocol.md.
  *
  * All functions returning int return 0 (or a non-negative value) on
  * success and a negative errno on failure. When the agent answered with an

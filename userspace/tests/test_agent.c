@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <grp.h>
@@ -809,6 +810,50 @@ static void t_force(const char *kernel)
 
 /* ---- scenarios ---------------------------------------------------------- */
 
+/*
+ * b26f6d7: the kernel's memfd handler takes any shmem file without a link
+ * (memfd_luo_can_preserve), and a memfd retrieved after an update is one
+ * without the "memfd:" name. The agent must take it too (it refused it
+ * with EINVAL "not a memfd" before), and still refuse a linked shmem file.
+ * An O_TMPFILE on /dev/shm stands for the retrieved memfd here.
+ */
+static void t_unnamed_shmem(void)
+{
+	struct statfs sfs;
+	hl_client *c;
+	char link[128] = "", path[64];
+	int tf, named;
+	ssize_t n;
+
+	if (statfs("/dev/shm", &sfs) < 0 || (unsigned long)sfs.f_type != 0x01021994 /* TMPFS_MAGIC */) {
+		diag("not run (not counted): /dev/shm is not a tmpfs here, no O_TMPFILE shmem file to pass");
+		return;
+	}
+	tf = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	named = open("/dev/shm/hugelive-test-named", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", tf);
+	n = readlink(path, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = 0;
+	if (hl_connect(h_sock, &c) < 0 || hl_create_session(c, "unnamed") != 0) {
+		ok(0, "connect and create a session");
+		ok(0, "(not run)");
+		return;
+	}
+	ok(tf >= 0 && ftruncate(tf, 65536) == 0 && hl_preserve_fd(c, "unnamed", 1, tf, "retrieved-like") == 0,
+	   "a shmem file without a link or memfd: name (%s) is preserved, as the kernel takes it (%s)", link,
+	   hl_last_error(c));
+	ok(named >= 0 && hl_preserve_fd(c, "unnamed", 2, named, NULL) == -EINVAL &&
+	   strstr(hl_last_error(c), "shmem file with a link"),
+	   "a linked shmem file -> EINVAL (%s)", hl_last_error(c));
+	hl_destroy_session(c, "unnamed");
+	hl_disconnect(c);
+	unlink("/dev/shm/hugelive-test-named");
+	if (tf >= 0)
+		close(tf);
+	if (named >= 0)
+		close(named);
+}
+
 static void t_sessions(void)
 {
 	hl_client *c;
@@ -1372,6 +1417,7 @@ int main(int argc, char **argv)
 		return tap_done();
 	}
 	t_sessions();
+	t_unnamed_shmem();
 	t_malformed();
 	t_passed_fds();
 	t_slow_client();

@@ -407,7 +407,8 @@ static void t_tool(void)
 	/* update refuses before it needs root or the agent (none runs: 3 would mean it went on) */
 	snprintf(a, sizeof(a), "update --kernel %s --append 'kho=on liveupdate=on'", path("trunc.img"));
 	rc = tool(a, out, sizeof(out));
-	ok(rc == 5 && strstr(out, "kernel image refused") && strstr(out, "truncated") && strstr(out, "nothing was changed"),
+	ok(rc == 5 && strstr(out, "kernel image refused") && strstr(out, "truncated") && strstr(out, "nothing was changed") &&
+	   strstr(out, "give the complete x86-64 bzImage"),
 	   "update --kernel truncated image: exit 5 before the agent (%s)", out);
 	snprintf(a, sizeof(a), "--json update --kernel %s --append 'kho=on liveupdate=on'", path("text.img"));
 	rc = tool(a, out, sizeof(out));

@@ -9,9 +9,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -393,6 +396,68 @@ static void test_unit_file(void)
 	free(u);
 }
 
+/* A stand-in holder: a child named comm that keeps path open until killed. */
+static pid_t hold_open(const char *path, const char *comm)
+{
+	int p[2];
+	char c;
+	pid_t pid;
+
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(path, O_RDWR);
+
+		prctl(PR_SET_NAME, comm);
+		if (write(p[1], fd >= 0 ? "y" : "n", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1 || c != 'y')
+		pid = -1;
+	close(p[0]);
+	return pid;
+}
+
+static void stop_holder(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+/* Issue 12 item 5: who holds the LUO device (stand-in: a temporary file). */
+static void test_dev_holders(void)
+{
+	char path[] = "/tmp/hl-holder-XXXXXX", who[512];
+	int fd = mkstemp(path), n;
+	bool sd = true;
+	pid_t h;
+
+	if (!ok(fd >= 0, "temporary stand-in for the device"))
+		return;
+	close(fd);
+	n = hl_dev_holders(path, who, sizeof(who), &sd);
+	ok(n == 0 && !who[0] && !sd, "nobody holds it: 0 holders, empty list (%d, '%s')", n, who);
+	h = hold_open(path, "systemd");
+	n = hl_dev_holders(path, who, sizeof(who), &sd);
+	ok(h > 0 && n == 1 && sd && strstr(who, "(systemd)"),
+	   "a process named systemd holds it: found, flagged as the service manager (%d, '%s')", n, who);
+	stop_holder(h);
+	h = hold_open(path, "keeper-standin");
+	n = hl_dev_holders(path, who, sizeof(who), &sd);
+	ok(h > 0 && n == 1 && !sd && strstr(who, "(keeper-standin)"),
+	   "another process holds it: named, not systemd (%d, '%s')", n, who);
+	stop_holder(h);
+	ok(hl_dev_holders("/nonexistent/liveupdate", who, sizeof(who), &sd) == -ENOENT,
+	   "a missing device: -ENOENT");
+	unlink(path);
+}
+
 int main(void)
 {
 	test_kexec_via();
@@ -405,5 +470,6 @@ int main(void)
 	test_state_slots();
 	test_cmdline();
 	test_kconfig_file();
+	test_dev_holders();
 	return tap_done();
 }

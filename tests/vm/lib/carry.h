@@ -21,7 +21,8 @@
  *       every file, subscribes and marks "ready"; answers "prepare" with
  *       ready; on "resume" (a cancelled update) checks every word is still
  *       there and marks "resumed", and keeps serving;
- *   the last: waits for SIGUSR1 (cr_release), closes everything, exits 0.
+ *   the last (the scenario's, or last_gen): waits for SIGUSR1
+ *       (cr_release), closes everything, exits 0.
  * TAP lines go to the parent through the report pipe (ag_ok).
  *
  * Options for long chains with faults (soak): claim_only (this generation
@@ -74,6 +75,7 @@ _Static_assert(sizeof(struct cr_journal) <= 4096, "the journal is one 4 KiB memf
 struct carry {
 	const char *session;
 	int first_gen;			/* the generation that creates the files */
+	int last_gen;			/* the one that closes them (0: the last) */
 	bool claim_only;		/* this generation claims, then waits for cr_release */
 	bool hold;			/* "held" between claim and preserve until cr_release */
 	bool reconnect;			/* survive an agent restart */
@@ -367,7 +369,7 @@ static inline int cr_client(void *arg)
 	if (hl_gen() > c->first_gen && !cr_claim(c, &cl))
 		return 1;
 	ag_mark("claimed");
-	if (hl_last_gen() || c->claim_only) {
+	if ((c->last_gen ? hl_gen() >= c->last_gen : hl_last_gen()) || c->claim_only) {
 		int sig;
 
 		sigwait(&usr1, &sig);

@@ -140,6 +140,45 @@ static inline int hl_hugetlb_memfd(const char *name, unsigned long long hsize,
 	return fd;
 }
 
+/*
+ * A hugetlb memfd of size bytes in pages of hsize, mapped and filled with
+ * the per-word pattern of seed; bails out (the scenario cannot go on)
+ * when it cannot be made. Returns the fd.
+ */
+static inline int hl_filled_hugetlb(const char *name, unsigned long long hsize,
+				    unsigned long long size, uint64_t seed)
+{
+	int fd = hl_hugetlb_memfd(name, hsize, size);
+	uint8_t *p = fd < 0 ? NULL : hl_map(fd, (size_t)size);
+
+	if (!p)
+		hl_bail("hugetlb memfd %s of %llu MiB: %s", name, size >> 20, strerror(errno));
+	hl_pattern_fill(p, (size_t)size, 0, seed);
+	munmap(p, (size_t)size);
+	return fd;
+}
+
+/*
+ * The pool of hsize pages is usable: a file of all n pages maps, every
+ * word is written and read back, and no page of the pool is left free.
+ */
+static inline void hl_use_all_pages(unsigned long long hsize, long long n, const char *what)
+{
+	size_t sz = (size_t)(hsize * (unsigned long long)n);
+	int fd = hl_hugetlb_memfd(what, hsize, sz);
+	uint8_t *p = fd < 0 ? NULL : hl_map(fd, sz);
+
+	hl_ok(p != NULL, "%s: a file of all %lld pages maps (%s)", what, n, p ? "ok" : strerror(errno));
+	if (p) {
+		hl_pattern_fill(p, sz, 0, 0x5e);
+		hl_ok(hl_pattern_verify(p, sz, 0, 0x5e, NULL) && hl_hp(hsize, "free_hugepages") == 0,
+		      "%s: every page written and read back, none left free", what);
+		munmap(p, sz);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Bind [addr, addr+len) to one NUMA node (MPOL_BIND); 0 or -1. */
 static inline int hl_bind_node(void *addr, size_t len, int nid)
 {

@@ -5,6 +5,7 @@
  * parses options and wires the parts together (see agent.h).
  */
 #include "agent.h"
+#include "../common/kcheck.h"
 #include "../common/util.h"
 
 #include <errno.h>
@@ -373,9 +374,17 @@ int main(int argc, char **argv)
 			a->dev = a->be.open_dev(&a->be);
 		}
 		if (a->dev < 0) {
-			LOGE("cannot open %s: %s%s", a->be.path, strerror(-a->dev),
-			     a->dev == -EBUSY ? " (another process owns it; is an agent or keeper running?)" :
-			     a->dev == -ENOENT ? " (kernel without LUO, or booted without liveupdate=on)" : "");
+			char who[512] = "";
+			bool sd = false;
+
+			if (a->dev == -EBUSY && hl_dev_holders(a->be.path, who, sizeof(who), &sd) > 0)
+				LOGE("cannot open %s: %s: held by %s; %s", a->be.path, strerror(-a->dev), who,
+				     sd ? HL_SYSTEMD_OWNS : "one process owns the device: stop it (another agent "
+				     "or keeper?) before starting hugelived");
+			else
+				LOGE("cannot open %s: %s%s", a->be.path, strerror(-a->dev),
+				     a->dev == -EBUSY ? " (another process owns it; is an agent or keeper running?)" :
+				     a->dev == -ENOENT ? " (kernel without LUO, or booted without liveupdate=on)" : "");
 			goto fail;
 		}
 		fdstore_put(&a->fds, "dev", a->dev);

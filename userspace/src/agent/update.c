@@ -379,7 +379,7 @@ static int preflight_image(struct agent *a, int kfd, const char *path, const cha
 	progress(a, "preflight", "inspecting %s", path);
 	rc = hl_kimage_inspect_fd(kfd, path, 0, &ki, err, sizeof(err));
 	if (rc < 0) {
-		update_cancel(a, -rc, "kernel image refused: %s; nothing was loaded or frozen", err);
+		update_cancel(a, -rc, "kernel image refused: %s; %s; nothing was loaded or frozen", err, HL_KIMAGE_FIX);
 		return rc;
 	}
 	n = hl_kimage_missing_run(&ki, run, hl_needs_of(hfiles), missing, sizeof(missing), &fix);

@@ -10,6 +10,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <ctype.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -159,4 +162,77 @@ int hl_hugetlb_support(int dev_fd, const char **how)
 	}
 	*how = "unknown: no kernel config and no device to probe";
 	return -1;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	if (S_ISCHR(a->st_mode) || S_ISBLK(a->st_mode))
+		return (a->st_mode & S_IFMT) == (b->st_mode & S_IFMT) && a->st_rdev == b->st_rdev;
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Does process pid hold an fd of the file st? */
+static bool pid_holds(const char *pid, const struct stat *st)
+{
+	char dir[300], fdp[600];
+	struct dirent *e;
+	struct stat fst;
+	bool found = false;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%s/fd", pid);
+	d = opendir(dir);
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(fdp, sizeof(fdp), "%s/%s", dir, e->d_name);
+		/* stat follows the magic link to the open file itself */
+		found = stat(fdp, &fst) == 0 && same_file(st, &fst);
+	}
+	closedir(d);
+	return found;
+}
+
+int hl_dev_holders(const char *path, char *out, size_t len, bool *systemd)
+{
+	struct dirent *e;
+	struct stat st;
+	size_t off = 0;
+	int n = 0;
+	DIR *proc;
+
+	if (len)
+		out[0] = '\0';
+	if (systemd)
+		*systemd = false;
+	if (stat(path, &st) < 0)
+		return -errno;
+	proc = opendir("/proc");
+	if (!proc)
+		return -errno;
+	while ((e = readdir(proc))) {
+		char comm[64] = "?", cpath[300];
+		FILE *f;
+
+		if (!isdigit((unsigned char)e->d_name[0]) || atoi(e->d_name) == getpid())
+			continue;
+		if (!pid_holds(e->d_name, &st))
+			continue;
+		snprintf(cpath, sizeof(cpath), "/proc/%s/comm", e->d_name);
+		f = fopen(cpath, "re");
+		if (f) {
+			if (fgets(comm, sizeof(comm), f))
+				comm[strcspn(comm, "\n")] = '\0';
+			fclose(f);
+		}
+		if (systemd && (!strcmp(e->d_name, "1") || !strcmp(comm, "systemd")))
+			*systemd = true;
+		if (off < len)
+			off += (size_t)snprintf(out + off, len - off, "%spid %s (%s)", n ? ", " : "", e->d_name, comm);
+		n++;
+	}
+	closedir(proc);
+	return n;
 }

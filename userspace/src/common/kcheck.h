@@ -4,6 +4,7 @@
 #define HL_KCHECK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /*
  * Look up CONFIG_<sym> in /proc/config.gz or /boot/config-$(uname -r).
@@ -44,5 +45,22 @@ int hl_hugetlb_support(int dev_fd, const char **how);
  * errno says nothing about support).
  */
 int hl_probe_verdict(int rc, int err);
+
+/*
+ * Which processes hold path open (the LUO device has one opener): scans
+ * /proc/PID/fd for the same file (device and inode; st_rdev for device
+ * nodes). Writes "pid N (comm), ..." into out (empty when none was found;
+ * fds of processes the caller may not inspect are not seen) and sets
+ * *systemd when one of them is the service manager (pid 1, or a process
+ * named "systemd"): systemd v261+ keeps its FD store across live updates
+ * through /dev/liveupdate and owns the device then. Returns the number of
+ * holders found, or -errno if path cannot be stat'ed.
+ */
+int hl_dev_holders(const char *path, char *out, size_t len, bool *systemd);
+
+/* The advice that goes with a device held by systemd. */
+#define HL_SYSTEMD_OWNS "systemd owns live update on this host (its file descriptor store, " \
+	"FileDescriptorStorePreserve=); hugelived cannot run beside it: hand the memfds to systemd's " \
+	"FD store instead, or disable that and let hugelived own the device (docs/systemd.md)"
 
 #endif

@@ -125,4 +125,8 @@ int hl_kimage_missing_run(const struct hl_kimage *ki, const struct hl_running *r
 			  size_t len, const char **fix);
 int hl_kimage_missing(const struct hl_kimage *ki, unsigned needs, char *out, size_t len, const char **fix);
 
+/* What to do about an image hl_kimage_inspect() refuses: part of every such message. */
+#define HL_KIMAGE_FIX "give the complete x86-64 bzImage of the kernel to update into, as its build " \
+	"(arch/x86/boot/bzImage) or package (/boot/vmlinuz-VERSION) installs it"
+
 #endif

@@ -13,7 +13,14 @@
  * the session, then preserves the same memory again for the next update.
  * It subscribes to update events and answers "prepare" with ready (or with
  * a refusal when started with --refuse).
+ *
+ * Outside this tree (libhugelive-dev ships this file):
+ *   cc -o hugelive-example hugelive-example.c $(pkg-config --cflags --libs hugelive)
  */
+/* memfd_create(); the tree's builds pass -D_GNU_SOURCE, a user's may not */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "hugelive.h"
 
 #include <errno.h>

@@ -147,7 +147,7 @@ static void check_image(struct checks *c, const char *kernel, const char *newcl,
 	}
 	rc = hl_kimage_inspect(kernel, 0, &ki, err, sizeof(err));
 	if (rc < 0) {
-		add(c, "image", "fail", "kernel image refused: %s", err);
+		add(c, "image", "fail", "kernel image refused: %s; %s", err, HL_KIMAGE_FIX);
 	} else {
 		add(c, "image", "pass", "%s: bzImage protocol %u.%02u, 64-bit, relocatable, loadable above 4G, %s payload "
 		    "of %llu bytes, %llu bytes decompressed", kernel, ki.version >> 8, ki.version & 0xff, ki.compression,
@@ -283,8 +283,19 @@ int hl_check_run(bool json, const char *sock, bool require_hugetlb, const char *
 		else if (errno == EBUSY && agent_status)
 			add(&c, "luo-device", "pass", "%s present, owned by hugelived (pid %lld)", dev,
 			    (long long)hl_jint(agent_status, "pid", 0));
-		else if (errno == EBUSY)
-			add(&c, "luo-device", "warn", "%s is busy but no agent answers: another process owns it (a stale keeper?)", dev);
+		else if (errno == EBUSY) {
+			char who[512];
+			bool sd = false;
+
+			if (hl_dev_holders(dev, who, sizeof(who), &sd) > 0 && sd)
+				add(&c, "luo-device", "fail", "%s is held by %s: %s", dev, who, HL_SYSTEMD_OWNS);
+			else if (who[0])
+				add(&c, "luo-device", "warn", "%s is held by %s, and no agent answers (a stale keeper?)",
+				    dev, who);
+			else
+				add(&c, "luo-device", "warn", "%s is busy but no agent answers: another process owns it "
+				    "(a stale keeper?; run check as root to see which)", dev);
+		}
 		else
 			add(&c, "luo-device", "fail", "cannot open %s: %s", dev, strerror(errno));
 	}

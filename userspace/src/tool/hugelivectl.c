@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hugelivectl: operator and shell-client tool for hugelived.
- * See hugelivectl(8) (man/hugelivectl.8.md).
+ * See hugelivectl(8) (source: man/hugelivectl.8.scd).
  */
 #include "tool.h"
 #include "hugelive.h"
@@ -631,7 +631,8 @@ static int cmd_update(int argc, char **argv)
 
 		rc = hl_kimage_inspect(kpath, 0, &ki, err, sizeof(err));
 		if (rc < 0) {
-			tool_err(-rc, "preflight: kernel image refused: %s; nothing was changed", err);
+			tool_err(-rc, "preflight: kernel image refused: %s; %s; nothing was changed", err,
+				 HL_KIMAGE_FIX);
 			return EXIT_PREFLIGHT;
 		}
 	}
