@@ -8,6 +8,8 @@
 #   make run S=NAME      run one VM scenario with the debug kernel (CORRUPT=1 possible)
 #   make selftest        harness self-tests only (corrupt word, hang)
 #   make bench           benchmarks in VMs (vm kernel) -> bench/results, docs/performance.md
+#   make soak            endurance: one VM chain of GENS (100) updates, debug/vmb alternating,
+#                        faults from SEED (default: the time) -> build/soak (not in make check)
 #   make export-patches  build/linux baseline..HEAD -> kernel/patches/ + series
 #   make debs            Debian packages of the userspace (debian/) -> build/debs/,
 #                        with lintian's report (needs scripts/install-deps.sh --pkg)
@@ -36,7 +38,7 @@ SELF_BIN  := $(patsubst tests/vm/selftest/%.c,$(VMBUILD)/scenarios/%,$(SELF_SRC)
 DEMO_BIN  := $(patsubst tests/vm/demo/%.c,$(VMBUILD)/scenarios/%,$(DEMO_SRC))
 
 .PHONY: kernel-deb all deps kernel fetch vm-bins vm-progs demo check selftest run export-patches clean userspace bench \
-	debs pkg-test
+	debs pkg-test soak
 
 all: vm-bins
 
@@ -121,6 +123,11 @@ run: vm-bins
 
 bench: deps
 	@bench/run.sh
+
+# make soak [GENS=100] [SEED=N] [FAULTS=f0,f1,...] [DOC=1]: tests/vm/soak.c via vm/soak.sh
+soak: deps
+	@$(MAKE) -s --no-print-directory vm-bins userspace
+	@GENS="$(GENS)" SEED="$(SEED)" FAULTS="$(FAULTS)" DOC="$(DOC)" vm/soak.sh
 
 export-patches:
 	@scripts/export-patches.sh

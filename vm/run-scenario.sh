@@ -30,6 +30,11 @@
 # $HUGELIVE_IMAGES ("F=PATH ...", set by vm/check.sh, which builds each once)
 # or else from scripts/build-kernel.sh; -k does not apply then.
 # $HUGELIVE_KERNELS (a blank-separated list) overrides the metadata list.
+# kernels_cycle=1 (metadata, or $HUGELIVE_KERNELS_CYCLE) makes the list a
+# cycle instead: generation g runs word g mod N (kernels="debug vmb"
+# alternates for any number of generations); it reaches the guest as
+# hugelive.kernels_cycle=1 (vm/init and hl_flavour() read it).
+# $HUGELIVE_GENERATIONS overrides generations= (e.g. a short soak run).
 #
 # Options: -k kernel (default: scripts/build-kernel.sh debug), -i initramfs
 # (default: build one with vm/mkinitramfs.sh holding only this scenario's
@@ -72,7 +77,7 @@ LOGNAME_=${LOGNAME_:-$NAME}
 # ---- metadata ----
 META=$(grep -m1 -o 'hugelive-scenario:.*' "$SRC" | sed 's/^hugelive-scenario://; s/\*\/.*$//') || {
 	echo "run-scenario: $SRC has no 'hugelive-scenario:' metadata line" >&2; exit 2; }
-M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0 M_userspace=0 M_bins= M_numa=0 M_numa_mem= M_qemu= M_kernels=
+M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0 M_userspace=0 M_bins= M_numa=0 M_numa_mem= M_qemu= M_kernels= M_kernels_cycle=0
 rest=$META
 re='^[[:space:]]*([a-z_]+)=("([^"]*)"|([^[:space:]]*))(.*)$'
 while [[ $rest =~ $re ]]; do
@@ -80,11 +85,16 @@ while [[ $rest =~ $re ]]; do
 	val=${BASH_REMATCH[3]}${BASH_REMATCH[4]}
 	rest=${BASH_REMATCH[5]}
 	case $key in
-	generations|mem|timeout|smp|cmdline|allow_warn|userspace|bins|numa|numa_mem|qemu|kernels) printf -v "M_$key" '%s' "$val" ;;
+	generations|mem|timeout|smp|cmdline|allow_warn|userspace|bins|numa|numa_mem|qemu|kernels|kernels_cycle) printf -v "M_$key" '%s' "$val" ;;
 	*) ;;  # unknown keys are for the scenario's own use
 	esac
 done
 [ -z "${HUGELIVE_KERNELS:-}" ] || M_kernels=$HUGELIVE_KERNELS
+[ -z "${HUGELIVE_KERNELS_CYCLE:-}" ] || M_kernels_cycle=$HUGELIVE_KERNELS_CYCLE
+if [ -n "${HUGELIVE_GENERATIONS:-}" ]; then
+	case $HUGELIVE_GENERATIONS in ''|*[!0-9]*|0) echo "run-scenario: bad HUGELIVE_GENERATIONS '$HUGELIVE_GENERATIONS'" >&2; exit 2 ;; esac
+	M_generations=$HUGELIVE_GENERATIONS
+fi
 
 # ---- kernels ----
 # image_of FLAVOUR: the bzImage of a flavour (from $HUGELIVE_IMAGES, else built).
@@ -155,6 +165,7 @@ rm -f "$LOG" "$RES"
 
 CMDLINE="console=ttyS0 kho=on liveupdate=on panic=-1 hugelive.scenario=$NAME hugelive.gen=0 hugelive.generations=$M_generations"
 [ -n "$M_kernels" ] && CMDLINE+=" hugelive.kernels=$(tr -s ' ' ',' <<<"$M_kernels")"
+[ -n "$M_kernels" ] && [ "$M_kernels_cycle" = 1 ] && CMDLINE+=" hugelive.kernels_cycle=1"
 [ -n "$M_cmdline" ] && CMDLINE+=" $M_cmdline"
 [ "${CORRUPT:-0}" != 0 ] && CMDLINE+=" hugelive.corrupt=1"
 [ -n "$XCMD" ] && CMDLINE+=" $XCMD"

@@ -33,36 +33,6 @@ static struct ag_svc svc_huge = {
 static char out[65536];
 static char self[256];
 
-/* kill -9 the agent, check the keeper survives, restart; status in out */
-static void crash_and_restart(const char *when, int want_sessions, const char *state)
-{
-	long agent = ag_agent_pid(), keeper = ag_find_proc("hugelived", "--keeper"), agent2;
-	uint64_t end;
-	int rc;
-
-	hl_ok(agent > 0 && keeper > 0 && agent != keeper, "%s: agent pid %ld, keeper pid %ld", when, agent, keeper);
-	rc = ag_run(NULL, 0, -1, "kill -9 %ld", agent);
-	end = ag_ms() + 10000;
-	while (ag_alive(agent) && ag_ms() < end)
-		usleep(50000);
-	hl_ok(rc == 0 && !ag_alive(agent), "%s: kill -9 %ld: the agent is dead", when, agent);
-	usleep(300000);
-	hl_ok(ag_alive(keeper), "%s: the keeper (pid %ld) lives on", when, keeper);
-	rc = ag_run(out, sizeof(out), -1, "hugelivectl status");
-	hl_ok(rc == 3, "%s: hugelivectl status without an agent exits 3 (got %d)", when, rc);
-
-	rc = ag_start_agent(NULL);
-	hl_ok(rc == 0, "%s: hugelived --daemonize restarted (exit %d)", when, rc);
-	rc = ag_status(out, sizeof(out));
-	agent2 = (long)ag_jint(out, "pid", -1);
-	hl_ok(rc == 0 && ag_jis(out, "boot", "restarted") && agent2 > 0 && agent2 != agent &&
-	      ag_jis(out, "fd_store", "keeper"),
-	      "%s: status: new agent pid %ld, boot restarted, fd store keeper", when, agent2);
-	hl_ok(ag_jint(out, state, -1) == want_sessions, "%s: status: %s = %lld (want %d)", when, state,
-	      ag_jint(out, state, -1), want_sessions);
-	hl_ok(ag_find_proc("hugelived", "--keeper") == keeper, "%s: the restarted agent uses the same keeper", when);
-}
-
 static void gen0(void)
 {
 	struct ag_child h;
@@ -83,7 +53,7 @@ static void gen0(void)
 	close(t.fd);
 	hl_diag("svc-tool: the scenario closed its own fd: only the agent and the keeper hold the memfd");
 
-	crash_and_restart("gen 0", 2, "outgoing_sessions");
+	ag_crash_and_restart("gen 0", NULL, 2, "outgoing_sessions");
 	rc = ag_run(out, sizeof(out), -1, "hugelivectl sessions");
 	hl_ok(rc == 0 && ag_contains(out, "1:32 MiB hugetlb[hugetlb]") && ag_contains(out, "1:shell service"),
 	      "sessions after the restart: both, with tokens, labels and the hugetlb flag");
@@ -127,7 +97,7 @@ static void gen1(void)
 	rc = ag_wait_child(&h, 120000);
 	hl_ok(rc == 0, "svc-huge got its memory back (exit %d)", rc);
 
-	crash_and_restart("gen 1", 1, "incoming_sessions");
+	ag_crash_and_restart("gen 1", NULL, 1, "incoming_sessions");
 	rc = ag_run(out, sizeof(out), -1, "hugelivectl sessions");
 	hl_ok(rc == 0 && ag_contains(out, "svc-tool") && ag_contains(out, "incoming") &&
 	      ag_contains(out, "2:after restart"),

@@ -21,7 +21,7 @@
  * leaking one 2 MiB huge page per update is a slope of -2048 kB. The spread
  * max - min must stay within MEMFREE_SPREAD_KB (16 MiB); a leaked 1 GiB
  * page is far beyond either. "Free" here is MemFree + Shmem (see
- * memfree_kb()).
+ * hl_memfree_kb() in lib/hugepages.h).
  *
  * What the trend is made of: MemTotal, Slab, PageTables, KernelStack,
  * Percpu and VmallocUsed are recorded too. Measured (debug kernel, 10
@@ -47,32 +47,6 @@
 #define MEMFREE_SPREAD_KB 16384
 
 /*
- * Free memory, robust against what differs between generations by design or
- * by chance: caches are dropped, per-cpu vm counters folded (stat_refresh),
- * tmpfs/shmem pages added back (the last generation writes no initramfs for
- * a next one), and the median of five samples 100 ms apart is taken.
- */
-static long long memfree_kb(void)
-{
-	long long v[5], t;
-
-	hl_write_str("/proc/sys/vm/drop_caches", "3");
-	for (int i = 0; i < 5; i++) {
-		usleep(100000);
-		hl_write_str("/proc/sys/vm/stat_refresh", "1");
-		v[i] = hl_meminfo("MemFree") + hl_meminfo("Shmem");
-	}
-	for (int i = 0; i < 5; i++)
-		for (int j = i + 1; j < 5; j++)
-			if (v[j] < v[i]) {
-				t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-			}
-	return v[2];
-}
-
-/*
  * Where a trend in free memory would come from: memory the kernel keeps
  * for itself at boot (MemTotal), slab, page tables, kernel stacks, per-cpu
  * areas and the rest that MemFree does not see (per-cpu page lists,
@@ -86,10 +60,10 @@ struct history {
 	long long part_kb[MAXGEN][NPARTS];
 };
 
-/* Least-squares slope of v[1..g] per generation, and its spread. */
+/* Least-squares slope (hl_slope) of v[1..g] per generation, and its spread. */
 static double trend(const long long *v, size_t stride, int g, long long *spread)
 {
-	double sx = 0, sy = 0, sxx = 0, sxy = 0;
+	double xs[MAXGEN], ys[MAXGEN];
 	long long lo = v[stride], hi = lo;
 	int n = 0;
 
@@ -98,14 +72,11 @@ static double trend(const long long *v, size_t stride, int g, long long *spread)
 
 		lo = x < lo ? x : lo;
 		hi = x > hi ? x : hi;
-		sx += i;
-		sy += (double)x;
-		sxx += (double)i * i;
-		sxy += (double)i * (double)x;
-		n++;
+		xs[n] = i;
+		ys[n++] = (double)x;
 	}
 	*spread = hi - lo;
-	return (n * sxy - sx * sy) / (n * sxx - sx * sx);
+	return hl_slope(xs, ys, n);
 }
 
 static uint64_t seed_gen(int g) { return 0xa11ce000ULL + (uint64_t)g; }
@@ -201,7 +172,7 @@ int main(void)
 		      p2.nr, p2.free, p2.resv, p2.surplus, p1.nr, p1.free, p1.resv, p1.surplus);
 
 		if (g < MAXGEN) {
-			hist->memfree_kb[g] = memfree_kb();
+			hist->memfree_kb[g] = hl_memfree_kb();
 			for (size_t k = 0; k < NPARTS; k++)
 				hist->part_kb[g][k] = hl_meminfo(parts[k]);
 		}

@@ -891,6 +891,68 @@ static inline long long ag_agent_pid(void)
 }
 
 /*
+ * kill -9 the agent (not its keeper) and check the keeper lives on and
+ * hugelivectl status exits 3 (no agent). *keeper_out: the keeper's pid.
+ * The agent's pid, or -1.
+ */
+static inline long ag_kill9_agent(const char *when, long *keeper_out)
+{
+	static char out[16384];
+	long agent = (long)ag_agent_pid(), keeper = ag_find_proc("hugelived", "--keeper");
+	uint64_t end;
+	int rc;
+
+	hl_ok(agent > 0 && keeper > 0 && agent != keeper, "%s: agent pid %ld, keeper pid %ld", when, agent, keeper);
+	if (agent <= 0)
+		return -1;
+	rc = ag_run(NULL, 0, -1, "kill -9 %ld", agent);
+	end = ag_ms() + 10000;
+	while (ag_alive(agent) && ag_ms() < end)
+		usleep(50000);
+	hl_ok(rc == 0 && !ag_alive(agent), "%s: kill -9 %ld: the agent is dead", when, agent);
+	usleep(300000);
+	hl_ok(ag_alive(keeper), "%s: the keeper (pid %ld) lives on", when, keeper);
+	rc = ag_run(out, sizeof(out), -1, "hugelivectl status");
+	hl_ok(rc == 3, "%s: hugelivectl status without an agent exits 3 (got %d)", when, rc);
+	if (keeper_out)
+		*keeper_out = keeper;
+	return agent;
+}
+
+/*
+ * Restart the agent after ag_kill9_agent (hugelived --daemonize ARGS):
+ * a new pid, boot "restarted", the fd store still the same keeper, and
+ * status field state (e.g. "outgoing_sessions") = want_sessions. The
+ * status JSON is left in out.
+ */
+static inline void ag_restart_agent(const char *when, const char *args, long agent, long keeper,
+				    int want_sessions, const char *state, char *out, size_t outlen)
+{
+	long agent2;
+	int rc;
+
+	rc = ag_start_agent(args);
+	hl_ok(rc == 0, "%s: hugelived --daemonize restarted (exit %d)", when, rc);
+	rc = ag_status(out, outlen);
+	agent2 = (long)ag_jint(out, "pid", -1);
+	hl_ok(rc == 0 && ag_jis(out, "boot", "restarted") && agent2 > 0 && agent2 != agent &&
+	      ag_jis(out, "fd_store", "keeper"),
+	      "%s: status: new agent pid %ld, boot restarted, fd store keeper", when, agent2);
+	hl_ok(ag_jint(out, state, -1) == want_sessions, "%s: status: %s = %lld (want %d)", when, state,
+	      ag_jint(out, state, -1), want_sessions);
+	hl_ok(ag_find_proc("hugelived", "--keeper") == keeper, "%s: the restarted agent uses the same keeper", when);
+}
+
+/* Both: kill -9 the agent, restart it (design.md: the keeper holds every fd). */
+static inline void ag_crash_and_restart(const char *when, const char *args, int want_sessions, const char *state)
+{
+	static char out[65536];
+	long keeper = -1, agent = ag_kill9_agent(when, &keeper);
+
+	ag_restart_agent(when, args, agent, keeper, want_sessions, state, out, sizeof(out));
+}
+
+/*
  * The orchestrated update into the next generation. Only returns if it
  * failed (reported as not ok): on success the machine kexecs meanwhile.
  */
@@ -914,6 +976,56 @@ static inline void ag_update(int timeout_s)
 		return;
 	}
 	hl_ok(false, "hugelivectl update exited %d: %s", rc, ag_line_with(out, "hugelivectl:"));
+}
+
+/*
+ * The update command of a long chain (soak): like ag_update's, but the new
+ * command line is /proc/cmdline without its hugelive.gen= words plus
+ * hugelive.gen=N+1 (--append alone), so it does not grow by one word per
+ * generation (--reuse-cmdline --append would: 100 updates, 1.6 KB). kernel
+ * NULL: $HUGELIVE_KERNEL.
+ */
+static inline void ag_update_cmd(char *cmd, size_t len, const char *kernel, int timeout_s)
+{
+	const char *initrd = getenv("HUGELIVE_NEXT_INITRD");
+	char cl[4096] = "", next[4096] = "";
+	size_t o = 0;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	if (f) {
+		if (!fgets(cl, sizeof(cl), f))
+			cl[0] = 0;
+		fclose(f);
+	}
+	for (char *save = NULL, *w = strtok_r(cl, " \n", &save); w; w = strtok_r(NULL, " \n", &save))
+		if (strncmp(w, "hugelive.gen=", 13) && o + strlen(w) + 2 < sizeof(next))
+			o += (size_t)snprintf(next + o, sizeof(next) - o, "%s ", w);
+	snprintf(next + o, sizeof(next) - o, "hugelive.gen=%d", hl_gen() + 1);
+	if (!kernel)
+		kernel = getenv("HUGELIVE_KERNEL");
+	snprintf(cmd, len, "hugelivectl update --kernel %s --initrd %s --append '%s' --timeout %d",
+		 kernel && *kernel ? kernel : "/boot/bzImage", initrd ? initrd : "/tmp/next-initrd.cpio", next,
+		 timeout_s);
+}
+
+/*
+ * Run that update; its exit status (out: the tool's output). On success
+ * (0) the machine kexecs meanwhile: if it has not within 60 s, not ok and
+ * -1.
+ */
+static inline int ag_update_run(const char *kernel, int timeout_s, char *out, size_t outlen)
+{
+	char cmd[8192];
+	int rc;
+
+	ag_update_cmd(cmd, sizeof(cmd), kernel, timeout_s);
+	rc = ag_run(out, outlen, -1, "%s", cmd);
+	if (rc)
+		return rc;
+	for (int i = 0; i < 600; i++)
+		usleep(100000);
+	hl_ok(false, "update reported success but no kexec happened within 60 s");
+	return -1;
 }
 
 /* ---- client services ------------------------------------------------------ */

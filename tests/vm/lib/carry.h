@@ -24,6 +24,15 @@
  *   the last (the scenario's, or last_gen): waits for SIGUSR1
  *       (cr_release), closes everything, exits 0.
  * TAP lines go to the parent through the report pipe (ag_ok).
+ *
+ * Options for long chains with faults (soak): claim_only (this generation
+ * only claims, like the last one), hold (between the claim and the
+ * preserve, mark "held" and wait for cr_release: the parent can kill it or
+ * the agent there), reconnect (when the agent goes away: reconnect, hello,
+ * subscribe again, mark "reconnected"), refuse (refuse that many prepares),
+ * stall_ms (at the first prepare mark "prepare" and wait that long before
+ * answering). The journal is a ring of the last CR_JENT generations (n
+ * counts them all).
  */
 #ifndef HUGELIVE_CARRY_H
 #define HUGELIVE_CARRY_H
@@ -36,6 +45,7 @@
 #define CR_JMAGIC	0x4a4f55524e414cULL
 #define CR_JTOKEN	100
 #define CR_MAXF		6
+#define CR_JENT		8		/* journal entries kept (a ring) */
 
 enum cr_kind { CR_SHMEM, CR_2M, CR_1G };
 
@@ -57,14 +67,21 @@ struct cr_entry {
 
 struct cr_journal {
 	uint64_t magic;
-	int n;
-	struct cr_entry e[16];
+	int n;				/* entries written in all; e[k % CR_JENT] */
+	struct cr_entry e[CR_JENT];
 };
+_Static_assert(sizeof(struct cr_journal) <= 4096, "the journal is one 4 KiB memfd");
 
 struct carry {
 	const char *session;
 	int first_gen;			/* the generation that creates the files */
 	int last_gen;			/* the one that closes them (0: the last) */
+	bool claim_only;		/* this generation claims, then waits for cr_release */
+	bool hold;			/* "held" between claim and preserve until cr_release */
+	bool reconnect;			/* survive an agent restart */
+	int refuse;			/* refuse this many prepares */
+	int stall_ms;			/* first prepare: "prepare" mark, wait, then ready */
+	const char *agent_args;		/* cr_agent: hugelived options */
 	int nfiles;
 	struct cr_file f[CR_MAXF];	/* token = index + 1 */
 	int jfd;
@@ -210,7 +227,7 @@ static inline bool cr_claim(struct carry *c, struct ag_client *cl)
 		   "journal back: %d entries (want %d)", c->j ? c->j->n : -1, g - c->first_gen))
 		return false;
 	{
-		const struct cr_entry *e = &c->j->e[c->j->n - 1];
+		const struct cr_entry *e = &c->j->e[(c->j->n - 1) % CR_JENT];
 		const char *want = hl_flavour(g - 1), *now = hl_flavour(g);
 
 		cr_signature(sig, sizeof(sig));
@@ -269,8 +286,8 @@ static inline bool cr_preserve(struct carry *c, struct ag_client *cl)
 			return false;
 		c->j->magic = CR_JMAGIC;
 	}
-	if (c->j->n < 16) {
-		struct cr_entry *e = &c->j->e[c->j->n++];
+	{
+		struct cr_entry *e = &c->j->e[c->j->n++ % CR_JENT];
 
 		uname(&u);
 		e->gen = g;
@@ -292,12 +309,51 @@ static inline bool cr_preserve(struct carry *c, struct ag_client *cl)
 	return ag_ok(!rc, "%s: preserve the journal (%s)", c->session, ag_res(rc, cl));
 }
 
+/* The agent went away (kill -9, restart): connect again, hello, maybe subscribe. */
+static inline bool cr_reconnect(struct carry *c, struct ag_client *cl, bool subscribe)
+{
+	const char *step = "connect";
+	uint64_t t0 = ag_ms();
+	int rc, resets = 0;
+
+	/*
+	 * A connect right after the agent died can still reach its listening
+	 * socket while the kernel tears the killed process down (the client
+	 * sees its connection end first): that connection is then reset
+	 * (hello: ECONNRESET within ms; the soak hit it 2 times in 40 agent
+	 * kills). That is the old agent, not the new one: start over.
+	 */
+	for (;;) {
+		ag_close(cl);
+		step = "connect";
+		rc = ag_connect(cl, 30000);
+		if (!rc) {
+			step = "hello";
+			rc = ag_call(cl, -1, NULL, "\"op\":\"hello\",\"version\":1,\"client\":\"carrier\"");
+		}
+		if (!rc && subscribe) {
+			step = "subscribe";
+			rc = ag_call(cl, -1, NULL, "\"op\":\"subscribe\"");
+		}
+		if (rc != -ECONNRESET || ag_ms() - t0 > 30000)
+			break;
+		resets++;
+		usleep(100000);
+	}
+	ag_ok(!rc, "%s: agent connection lost; reconnected%s (%s%s%s after %llu ms, %d reset connection(s) before)",
+	      c->session, subscribe ? " and subscribed again" : "", rc ? step : "", rc ? ": " : "", ag_res(rc, cl),
+	      (unsigned long long)(ag_ms() - t0), resets);
+	ag_mark("reconnected");
+	return !rc;
+}
+
 static inline int cr_client(void *arg)
 {
 	struct carry *c = arg;
 	struct ag_client cl = { .fd = -1 };
 	char ev[1024], buf[64];
-	int rc;
+	int rc, refused = 0;
+	bool stalled = false;
 
 	sigset_t usr1;
 
@@ -313,7 +369,7 @@ static inline int cr_client(void *arg)
 	if (hl_gen() > c->first_gen && !cr_claim(c, &cl))
 		return 1;
 	ag_mark("claimed");
-	if (c->last_gen ? hl_gen() >= c->last_gen : hl_last_gen()) {
+	if ((c->last_gen ? hl_gen() >= c->last_gen : hl_last_gen()) || c->claim_only) {
 		int sig;
 
 		sigwait(&usr1, &sig);
@@ -324,6 +380,16 @@ static inline int cr_client(void *arg)
 		ag_close(&cl);
 		return 0;
 	}
+	if (c->hold) {
+		int sig;
+
+		ag_mark("held");
+		sigwait(&usr1, &sig);
+		/* the agent may have been restarted meanwhile */
+		if (c->reconnect && ag_call(&cl, -1, NULL, "\"op\":\"hello\",\"version\":1,\"client\":\"carrier\"") &&
+		    !cr_reconnect(c, &cl, false))
+			return 1;
+	}
 	if (!cr_preserve(c, &cl))
 		return 1;
 	rc = ag_call(&cl, -1, NULL, "\"op\":\"subscribe\"");
@@ -331,12 +397,34 @@ static inline int cr_client(void *arg)
 		return 1;
 	ag_mark("ready");
 	for (;;) {
-		if (ag_event(&cl, -1, ev, sizeof(ev)) < 0)
-			return 0;	/* the kexec ended it */
+		if (ag_event(&cl, -1, ev, sizeof(ev)) < 0) {
+			if (!c->reconnect)
+				return 0;	/* the kexec ended it */
+			cr_reconnect(c, &cl, true);
+			continue;
+		}
 		if (!ag_jstr(ev, "event", buf, sizeof(buf)))
 			continue;
 		if (!strcmp(buf, "prepare")) {
-			ag_call(&cl, -1, NULL, "\"op\":\"ready\",\"update\":%lld", ag_jint(ev, "update", 0));
+			long long id = ag_jint(ev, "update", 0);
+
+			if (refused < c->refuse) {
+				long long loaded = hl_read_ll("/sys/kernel/kexec_loaded");
+
+				refused++;
+				ag_ok(loaded == 1, "%s: prepare for update %lld: the new kernel is loaded (kexec_loaded=%lld); "
+				      "refusing", c->session, id, loaded);
+				rc = ag_call(&cl, -1, NULL, "\"op\":\"refuse\",\"update\":%lld,\"reason\":\"%s is busy (test "
+					     "refusal)\"", id, c->session);
+				ag_ok(!rc, "%s: refuse update %lld accepted by the agent (%s)", c->session, id, ag_res(rc, &cl));
+				continue;
+			}
+			if (c->stall_ms && !stalled) {
+				stalled = true;
+				ag_mark("prepare");
+				usleep((useconds_t)c->stall_ms * 1000);
+			}
+			ag_call(&cl, -1, NULL, "\"op\":\"ready\",\"update\":%lld", id);
 		} else if (!strcmp(buf, "resume")) {
 			cr_verify_all(c, hl_gen() + 1, "after the cancelled update");
 			ag_mark("resumed");
@@ -369,13 +457,14 @@ static inline void cr_pools(const char *when, long long nr2, long long free2, lo
  * bookkeeping from the previous kernel (boot updated, the carrier's
  * session incoming, last_update = the update that booted this kernel,
  * into this generation's image), or is fresh in the first generation.
+ * update_id 0: any id (a chain with cancelled updates).
  */
 static inline bool cr_agent(const struct carry *c, int incoming, uint64_t update_id)
 {
 	static char out[65536];
 	int g = hl_gen(), rc;
 
-	rc = ag_start_agent(NULL);
+	rc = ag_start_agent(c->agent_args);
 	if (!hl_ok(rc == 0, "hugelived --daemonize started (exit %d)", rc))
 		return false;
 	rc = ag_status(out, sizeof(out));
@@ -390,7 +479,8 @@ static inline bool cr_agent(const struct carry *c, int incoming, uint64_t update
 		const char *fl = hl_flavour(g);
 
 		snprintf(want, sizeof(want), "kexec into /boot/bzImage%s%s", fl ? "-" : "", fl ? fl : "");
-		hl_ok(lu && ag_jis(lu, "result", "kexec") && ag_jint(lu, "id", -1) == (long long)update_id &&
+		hl_ok(lu && ag_jis(lu, "result", "kexec") &&
+		      (update_id ? ag_jint(lu, "id", -1) == (long long)update_id : ag_jint(lu, "id", -1) > 0) &&
 		      ag_contains(lu, want),
 		      "status: last_update is update %llu, \"%s\" (got id %lld)", (unsigned long long)update_id, want,
 		      lu ? ag_jint(lu, "id", -1) : -1);

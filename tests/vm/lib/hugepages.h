@@ -237,4 +237,47 @@ static inline long long hl_luo_stat(const char *key)
 	return hl_file_value(HL_LUO_DEBUGFS "/stats", key, ' ');
 }
 
+/*
+ * Free memory, comparable between generations (hugetlb-10gen, soak):
+ * caches dropped, per-cpu vm counters folded (stat_refresh), tmpfs/shmem
+ * pages added back (MemFree + Shmem: the initramfs for a next generation
+ * and shmem memfds come and go by design), the median of five samples
+ * 100 ms apart (single samples scatter by several MB: pages on per-cpu
+ * lists are not counted as free). kB.
+ */
+static inline long long hl_memfree_kb(void)
+{
+	long long v[5], t;
+
+	hl_write_str("/proc/sys/vm/drop_caches", "3");
+	for (int i = 0; i < 5; i++) {
+		usleep(100000);
+		hl_write_str("/proc/sys/vm/stat_refresh", "1");
+		v[i] = hl_meminfo("MemFree") + hl_meminfo("Shmem");
+	}
+	for (int i = 0; i < 5; i++)
+		for (int j = i + 1; j < 5; j++)
+			if (v[j] < v[i]) {
+				t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+			}
+	return v[2];
+}
+
+/* Least-squares slope of the points (x[i], y[i]), i < n (0 when n < 2). */
+static inline double hl_slope(const double *x, const double *y, int n)
+{
+	double sx = 0, sy = 0, sxx = 0, sxy = 0, d;
+
+	for (int i = 0; i < n; i++) {
+		sx += x[i];
+		sy += y[i];
+		sxx += x[i] * x[i];
+		sxy += x[i] * y[i];
+	}
+	d = n * sxx - sx * sx;
+	return n < 2 || d == 0 ? 0 : (n * sxy - sx * sy) / d;
+}
+
 #endif

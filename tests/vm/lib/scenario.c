@@ -105,6 +105,14 @@ const char *hl_flavour(int gen)
 
 	if (!list || gen < 0)
 		return NULL;
+	/* hugelive.kernels_cycle=1: the list repeats (word gen mod N) */
+	if (hl_param_ll("kernels_cycle", 0) == 1) {
+		int nw = 1;
+
+		for (p = list; (p = strchr(p, ',')); p++)
+			nw++;
+		gen %= nw;
+	}
 	/* word gen of the comma-separated list, else the last one */
 	for (p = list; gen > 0 && strchr(p, ','); gen--)
 		p = strchr(p, ',') + 1;

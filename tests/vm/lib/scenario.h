@@ -48,7 +48,8 @@ const char *hl_kconfig(const char *sym);
 /*
  * Multi-kernel scenarios (metadata kernels="F0 F1 ..."): the kernel flavour
  * generation gen runs ("debug", "vmb", "v0.1", "stock", ...; the last one
- * named for later generations), NULL without kernels=. Its image is
+ * named for later generations; with kernels_cycle=1 word gen mod N), NULL
+ * without kernels=. Its image is
  * /boot/bzImage-FLAVOUR; hl_kexec_next_generation() loads the next one.
  */
 const char *hl_flavour(int gen);
