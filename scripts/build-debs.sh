@@ -29,6 +29,14 @@ done | tar --null -T - -cf - | tar -xf - -C "$src"
 echo "build-debs: dpkg-buildpackage in $src (log: $OUT/build.log)"
 start=$(date +%s)
 if ! (cd "$src" && dpkg-buildpackage "$@") >"$OUT/build.log" 2>&1; then
+	# a failed test first (meson's log holds every test's TAP output; the
+	# tail of build.log has only meson's summary), then the tail
+	for log in "$src"/obj-*/meson-logs/testlog.txt; do
+		[ -f "$log" ] || continue
+		echo "build-debs: failed checks in $log:"
+		grep -B3 -A6 -E '^not ok|^Bail out|ERROR: |runtime error' "$log" | head -n 80
+		grep -E '^# .*agent start failed|^#   ' "$log" | head -n 30
+	done
 	tail -40 "$OUT/build.log"
 	echo "build-debs: dpkg-buildpackage failed (full log: $OUT/build.log)" >&2
 	exit 1

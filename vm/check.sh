@@ -74,7 +74,9 @@ if [ $MODE = all ]; then
 		rc=1
 		out+=$'\n'"lintian errors or warnings:"$'\n'$(grep -E '^[EW]: ' build/debs/lintian.txt)
 	fi
-	if [ $rc = 0 ]; then grep -E '^build-debs: (built|lintian)' <<<"$out" | indent; else tail -n 40 <<<"$out" | indent; fi
+	if [ $rc = 0 ]; then grep -E '^build-debs: (built|lintian)' <<<"$out" | indent
+	else { sed -n '/^build-debs: failed checks/,/^build-debs: dpkg-buildpackage failed/p' <<<"$out" | head -n 120
+	       echo "# last 40 lines:"; tail -n 40 <<<"$out"; } | indent; fi
 	verdict $rc "host: Debian packages build, lintian without error or warning ($(( $(date +%s) - t0 ))s)"
 	if [ $rc = 0 ]; then
 		t0=$(date +%s)
