@@ -49,12 +49,8 @@ git -C "$LINUX" worktree add -q --detach "$OUT/src" HEAD
 trap 'git -C "$LINUX" worktree remove --force "$OUT/src" 2>/dev/null || true' EXIT
 cd "$OUT/src"
 xzcat "$CFG" >.config
-scripts/config --file .config \
-	-e KEXEC_FILE -e KEXEC_HANDOVER -e LIVEUPDATE -e LIVEUPDATE_MEMFD -e LIVEUPDATE_HUGETLB \
-	-d MODULE_SIG_ALL --set-str MODULE_SIG_KEY "" \
-	--set-str SYSTEM_TRUSTED_KEYS "" --set-str SYSTEM_REVOCATION_KEYS "" \
-	-d DEBUG_INFO_BTF -d DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT -d DEBUG_INFO_DWARF4 -d DEBUG_INFO_DWARF5 \
-	-e DEBUG_INFO_NONE --set-str LOCALVERSION "-hugelive"
+scripts/kconfig/merge_config.sh -m .config "$TOP/kernel/config/debian-liveupdate.config" >/dev/null
+scripts/config --file .config --set-str LOCALVERSION "-hugelive"
 make -s olddefconfig
 for sym in KEXEC_HANDOVER LIVEUPDATE LIVEUPDATE_MEMFD LIVEUPDATE_HUGETLB; do
 	grep -q "^CONFIG_$sym=y" .config || { echo "build-kernel-deb: CONFIG_$sym did not survive olddefconfig" >&2; exit 1; }

@@ -23,6 +23,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 LINUX=$TOP/build/linux
 CACHE=${HUGELIVE_CACHE:-$HOME/.cache/hugelive}
 CFG=/usr/src/linux-config-7.3/config.amd64_none_amd64.xz
+FRAG=$TOP/kernel/config/debian-liveupdate.config
 JOBS=${JOBS:-$(nproc)}
 OBJS=(mm/hugetlb.o mm/hugetlb_luo.o mm/hugetlb_vmemmap.o mm/hugetlb_cma.o mm/memfd_luo.o
       fs/hugetlbfs/ kernel/liveupdate/)
@@ -31,7 +32,7 @@ OBJS=(mm/hugetlb.o mm/hugetlb_luo.o mm/hugetlb_vmemmap.o mm/hugetlb_cma.o mm/mem
 git -C "$LINUX" rev-parse -q --verify baseline >/dev/null ||
 	{ echo "debian-config-check: $LINUX has no baseline (run scripts/fetch-kernel.sh)" >&2; exit 2; }
 mkdir -p "$CACHE"
-key=$( { sha256sum "$CFG" "$0"; git -C "$LINUX" diff --full-index -O/dev/null baseline; } | sha256sum | cut -c1-20)
+key=$( { sha256sum "$CFG" "$0" "$FRAG"; git -C "$LINUX" diff --full-index -O/dev/null baseline; } | sha256sum | cut -c1-20)
 stamp=$CACHE/debcfg-$key.ok
 echo "1..2"
 if [ -e "$stamp" ]; then
@@ -40,15 +41,12 @@ if [ -e "$stamp" ]; then
 	exit 0
 fi
 
-# config: Debian's, plus live update, minus debug info and signing
+# config: Debian's, plus what live update needs, minus debug info and
+# signing (kernel/config/debian-liveupdate.config, shared with the packages)
 config() { # objdir srcdir
 	mkdir -p "$1"
 	xzcat "$CFG" >"$1/.config"
-	"$2/scripts/config" --file "$1/.config" \
-		-e KEXEC_FILE -e KEXEC_HANDOVER -e LIVEUPDATE -e LIVEUPDATE_MEMFD -e LIVEUPDATE_HUGETLB \
-		-d DEBUG_INFO_BTF -d DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT -d DEBUG_INFO_DWARF4 -d DEBUG_INFO_DWARF5 \
-		-e DEBUG_INFO_NONE -d MODULE_SIG -d MODULE_SIG_ALL --set-str MODULE_SIG_KEY "" \
-		--set-str SYSTEM_TRUSTED_KEYS "" --set-str SYSTEM_REVOCATION_KEYS ""
+	"$2/scripts/kconfig/merge_config.sh" -m -O "$1" "$1/.config" "$FRAG" >/dev/null
 	make -C "$2" O="$1" -s olddefconfig
 }
 

@@ -64,20 +64,6 @@ static const char *row_status(const char *js, const char *name, char *buf, size_
 	return buf;
 }
 
-/* An update the tool or the agent must refuse: exit 5 naming what. */
-static void refused(const char *kernel, const char *what, const char *want1, const char *want2)
-{
-	const char *initrd = getenv("HUGELIVE_NEXT_INITRD");
-	int rc = ag_run(out, sizeof(out), -1,
-			"hugelivectl update --kernel %s --initrd %s --reuse-cmdline --append hugelive.gen=1 "
-			"--timeout 60", kernel, initrd ? initrd : "/tmp/next-initrd.cpio");
-
-	hl_ok(rc == 5 && ag_contains(out, want1) && ag_contains(out, want2),
-	      "update into %s: refused, exit %d (want 5), message names \"%s\" and \"%s\": %s", what, rc, want1, want2,
-	      ag_line_with(out, "hugelivectl:"));
-	hl_ok(hl_read_ll("/sys/kernel/kexec_loaded") == 0, "after the refusal (%s) no kernel is loaded", what);
-}
-
 static void gen0(struct ag_child *a, struct ag_child *b)
 {
 	char st[32];
@@ -92,7 +78,7 @@ static void gen0(struct ag_child *a, struct ag_child *b)
 	hl_ok(!strcmp(row_status(out, "image-memfd-v2", st, sizeof(st)), "pass"),
 	      "check --kernel stock: image-memfd-v2 %s (want pass: stock takes shmem memfds)", st);
 
-	refused("/boot/bzImage-stock", "stock 7.3 (no hugetlb handler)", "hugetlb-memfd-v1", "nothing was loaded or frozen");
+	ag_update_refused("/boot/bzImage-stock", "stock 7.3 (no hugetlb handler)", "hugetlb-memfd-v1", "nothing was loaded or frozen");
 	rc = ag_status(out, sizeof(out));
 	lu = ag_jfind(out, "last_update");
 	id = lu ? ag_jint(lu, "id", -1) : -1;
@@ -101,8 +87,8 @@ static void gen0(struct ag_child *a, struct ag_child *b)
 	      "status after the refusal: 2 outgoing sessions, last_update %lld cancelled naming hugetlb-memfd-v1", id);
 
 	ag_run(NULL, 0, -1, "head -c 300000 /boot/bzImage-stock >/tmp/truncated.bzImage");
-	refused("/tmp/truncated.bzImage", "a truncated image", "kernel image refused", "truncated");
-	refused("/bin/busybox", "a file that is no kernel", "kernel image refused", "nothing was changed");
+	ag_update_refused("/tmp/truncated.bzImage", "a truncated image", "kernel image refused", "truncated");
+	ag_update_refused("/bin/busybox", "a file that is no kernel", "kernel image refused", "nothing was changed");
 	rc = ag_status(out, sizeof(out));
 	lu = ag_jfind(out, "last_update");
 	hl_ok(rc == 0 && lu && ag_jint(lu, "id", -1) == id && ag_jint(out, "outgoing_sessions", -1) == 2,

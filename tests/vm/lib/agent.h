@@ -1028,6 +1028,26 @@ static inline int ag_update_run(const char *kernel, int timeout_s, char *out, si
 	return -1;
 }
 
+/*
+ * An update that the tool or the agent must refuse before anything is
+ * loaded or frozen: exit 5, the tool's message names want1 and want2
+ * (either may be NULL), and no kernel is loaded afterwards. what: the
+ * target, for the TAP lines.
+ */
+static inline void ag_update_refused(const char *kernel, const char *what, const char *want1, const char *want2)
+{
+	static char out[65536];
+	char cmd[8192];
+	int rc;
+
+	ag_update_cmd(cmd, sizeof(cmd), kernel, 60);
+	rc = ag_run(out, sizeof(out), -1, "%s", cmd);
+	hl_ok(rc == 5 && (!want1 || ag_contains(out, want1)) && (!want2 || ag_contains(out, want2)),
+	      "update into %s: refused, exit %d (want 5), message names \"%s\" and \"%s\": %s", what, rc,
+	      want1 ? want1 : "", want2 ? want2 : "", ag_line_with(out, "hugelivectl:"));
+	hl_ok(hl_read_ll("/sys/kernel/kexec_loaded") == 0, "after the refusal (%s) no kernel is loaded", what);
+}
+
 /* ---- client services ------------------------------------------------------ */
 
 /*
