@@ -62,6 +62,9 @@ if [ $MODE = all ]; then
 	out=$(tests/kernel/checkpatch.sh 2>&1); rc=$?
 	if [ $rc = 0 ]; then tail -n 1 <<<"$out" | indent; else tail -n 40 <<<"$out" | indent; fi
 	verdict $rc "host: every kernel patch is checkpatch --strict clean"
+	out=$(tests/bench/plot-partial.sh 2>&1); rc=$?
+	if [ $rc = 0 ]; then tail -n 1 <<<"$out" | indent; else grep -E '^not ok' <<<"$out" | cut -c1-300 | indent; fi
+	verdict $rc "host: bench/plot.sh plots partial results (BENCH_ONLY) and leaves out what has no data"
 	# the series under Debian's own config, W=1 (cached per config + series)
 	out=$(scripts/debian-config-check.sh 2>&1); rc=$?
 	if [ $rc = 0 ]; then grep '^ok' <<<"$out" | indent; else tail -n 40 <<<"$out" | indent; fi
