@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -231,6 +232,73 @@ static void t_keeper_killed(void)
 		return;
 	ok(hl_call_json(c, "{\"op\":\"list\"}", -1, &rep, NULL) == 0 && rep && strstr(rep, "\"label\":\"kept\""),
 	   "keeper: the session and its bookkeeping come back from the new keeper");
+	free(rep);
+	hl_disconnect(c);
+}
+
+/* fd_store of the agent's status becomes want within timeout_ms: how long it took, or -1 */
+static int64_t wait_fd_store(const char *want, int timeout_ms)
+{
+	int64_t t0 = hl_now_ms();
+
+	while (hl_now_ms() - t0 < timeout_ms) {
+		struct json_object *s = h_status();
+		bool hit = s && hl_jstr(s, "fd_store") && !strcmp(hl_jstr(s, "fd_store"), want);
+
+		json_object_put(s);
+		if (hit)
+			return hl_now_ms() - t0;
+		usleep(20000);
+	}
+	return -1;
+}
+
+/*
+ * A keeper that cannot be re-created at once (its socket path is taken:
+ * here by a directory) is tried again by the agent itself, with no request,
+ * until it can; the sessions then survive a kill -9 of the agent. Before
+ * the retry the agent stayed without a keeper until the next preserve.
+ */
+static void t_keeper_respawn_blocked(void)
+{
+	hl_client *c;
+	char *rep = NULL, moved[128];
+	int fd = h_make_memfd("keeper-blocked");
+	int64_t dt;
+	pid_t kp;
+
+	h_fresh_kernel();
+	if (!ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "keeper retry: agent up"))
+		return;
+	ok(hl_create_session(c, "k2") == 0 && hl_preserve_fd(c, "k2", 1, fd, "kept-blocked") == 0,
+	   "keeper retry: session k2 preserved");
+	hl_disconnect(c);
+	close(fd);
+	snprintf(moved, sizeof(moved), "%s.moved", h_keeper);
+	kp = h_keeper_pid();
+	ok(rename(h_keeper, moved) == 0 && mkdir(h_keeper, 0700) == 0,
+	   "keeper retry: the keeper's socket path is taken by a directory");
+	ok(h_safe_kill(kp, SIGKILL) == 0 && h_wait_gone(kp, 3000), "keeper retry: kill -9 the keeper (pid %d)", (int)kp);
+	dt = -1;
+	for (int i = 0; i < 500 && dt < 0; i++) {
+		if (h_log_has("will try again to re-create the fd keeper in 1000 ms"))
+			dt = i;
+		else
+			usleep(20000);
+	}
+	ok(dt >= 0, "keeper retry: the agent cannot re-create it and says it will try again");
+	ok(wait_fd_store("keeper (not connected)", 2000) >= 0, "keeper retry: status says 'keeper (not connected)'");
+	ok(rmdir(h_keeper) == 0, "keeper retry: the path is free again");
+	unlink(moved);
+	dt = wait_fd_store("keeper", 40000);
+	ok(dt >= 0, "keeper retry: the agent re-creates the keeper by itself, with no request (%lld ms)",
+	   (long long)dt);
+	ok(h_kill9_agent(), "keeper retry: then kill -9 the agent");
+	ok(strstr(h_fake_dump(), "hl:0:k2 out files 1") != NULL, "keeper retry: the session survives in the 'kernel'");
+	if (!ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "keeper retry: agent restarts"))
+		return;
+	ok(hl_call_json(c, "{\"op\":\"list\"}", -1, &rep, NULL) == 0 && rep && strstr(rep, "\"label\":\"kept-blocked\""),
+	   "keeper retry: the session and its label come back from the re-created keeper");
 	free(rep);
 	hl_disconnect(c);
 }
@@ -591,6 +659,7 @@ int main(int argc, char **argv)
 	RUN(t_rollback);
 	RUN(t_claim_restarts);
 	RUN(t_keeper_killed);
+	RUN(t_keeper_respawn_blocked);
 	RUN(t_crash_barrier);
 	RUN(t_kexec_state_fails);
 	RUN(t_reboot_fails);

@@ -8,6 +8,7 @@
 #ifndef HL_AGENT_FDSTORE_H
 #define HL_AGENT_FDSTORE_H
 
+#include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -33,6 +34,15 @@ struct fdstore {
 	struct fdtag_list restored;	/* handed back at start, owned until taken */
 	struct fdtag_list held;		/* what the store holds now (fds owned by the caller) */
 	unsigned keeper_restarts;	/* keepers re-created after one died */
+	/*
+	 * A keeper that could not be re-created (or failed while taking the
+	 * fds back) is tried again at keeper_retry_ms (0: nothing pending),
+	 * the delay doubling from 1 s up to 30 s: without a keeper the
+	 * session fds live only in the agent, and an agent crash then loses
+	 * them.
+	 */
+	int64_t keeper_retry_ms;
+	int keeper_retry_delay_ms;
 	/*
 	 * Told when the keeper connection changes (an fd of -1: none), before
 	 * the old fd is closed, so that the event loop can watch it for a
@@ -65,6 +75,10 @@ int fdstore_drop(struct fdstore *fs, const char *tag);
  * every held fd. Returns 0 when a keeper holds everything afterwards.
  */
 int fdstore_keeper_event(struct fdstore *fs);
+/* Re-create a lost keeper when its retry is due (now: hl_now_ms()). */
+void fdstore_tick(struct fdstore *fs, int64_t now);
+/* When fdstore_tick() wants to run next, or -1. */
+int64_t fdstore_deadline(const struct fdstore *fs);
 /* After a kexec: the keeper exits (nothing left to hold). */
 void fdstore_exit(struct fdstore *fs);
 

@@ -329,6 +329,16 @@ static int keeper_put(struct fdstore *fs, const char *tag, int fd)
 	return keeper_cmd(fs, cmd, fd);
 }
 
+/* The next try of a keeper re-creation that failed: 1 s, doubling to 30 s. */
+static void keeper_retry_later(struct fdstore *fs)
+{
+	int d = fs->keeper_retry_delay_ms ? fs->keeper_retry_delay_ms : 1000;
+
+	fs->keeper_retry_ms = hl_now_ms() + d;
+	fs->keeper_retry_delay_ms = d >= 15000 ? 30000 : 2 * d;
+	LOGE("will try again to re-create the fd keeper in %d ms", d);
+}
+
 /* Keeper died: start a new one and give it everything the store held. */
 static int keeper_resync(struct fdstore *fs)
 {
@@ -336,6 +346,7 @@ static int keeper_resync(struct fdstore *fs)
 
 	if (s < 0) {
 		LOGE("cannot respawn the fd keeper: %s; session fds now live only in the agent", strerror(-s));
+		keeper_retry_later(fs);
 		return s;
 	}
 	keeper_set_fd(fs, s);
@@ -344,10 +355,30 @@ static int keeper_resync(struct fdstore *fs)
 		rc = keeper_put(fs, fs->held.v[i].tag, fs->held.v[i].fd);
 	if (rc < 0) {
 		LOGE("the new fd keeper failed while taking back %zu fd(s): %s", fs->held.n, strerror(-rc));
+		if (fs->keeper_fd < 0)
+			keeper_retry_later(fs);
 		return rc;
 	}
+	fs->keeper_retry_ms = 0;
+	fs->keeper_retry_delay_ms = 0;
 	LOGI("fd keeper re-created and re-filled with %zu fd(s) (restart %u)", fs->held.n, fs->keeper_restarts);
 	return 0;
+}
+
+void fdstore_tick(struct fdstore *fs, int64_t now)
+{
+	if (fs->mode != FDSTORE_KEEPER || !fs->keeper_retry_ms || now < fs->keeper_retry_ms)
+		return;
+	fs->keeper_retry_ms = 0;
+	if (fs->keeper_fd >= 0)
+		return;
+	LOGI("re-creating the fd keeper (%zu fd(s) held only by the agent)", fs->held.n);
+	keeper_resync(fs);
+}
+
+int64_t fdstore_deadline(const struct fdstore *fs)
+{
+	return fs->mode == FDSTORE_KEEPER && fs->keeper_retry_ms ? fs->keeper_retry_ms : -1;
 }
 
 int fdstore_keeper_event(struct fdstore *fs)

@@ -52,13 +52,19 @@ static void cb_tick(void *ctx)
 
 	update_tick(ctx, now);
 	handlers_tick(ctx, now);
+	fdstore_tick(&((struct agent *)ctx)->fds, now);
+}
+
+static int64_t earliest(int64_t a, int64_t b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
 
 static int64_t cb_deadline(void *ctx)
 {
-	int64_t u = update_deadline(ctx), h = handlers_deadline(ctx);
+	struct agent *a = ctx;
 
-	return u < 0 ? h : h < 0 ? u : u < h ? u : h;
+	return earliest(earliest(update_deadline(a), handlers_deadline(a)), fdstore_deadline(&a->fds));
 }
 
 /* ---- keeper watch: a keeper killed while the agent idles is replaced at once */
