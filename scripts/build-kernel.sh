@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build a bzImage for a config flavour and print the path of the cached image.
 #
-#   scripts/build-kernel.sh vm|debug|vmb|v0.1|stock
+#   scripts/build-kernel.sh vm|debug|vmb|v0.1|stock|kvm
 #
 # Flavours (all on "make tinyconfig" plus fragments):
 #   vm     build/linux (baseline + kernel/patches), kernel/config/vm.config
@@ -12,6 +12,9 @@
 #   v0.1   the previous release: build/linux-v0.1 = baseline + the series
 #          vendored in kernel/releases/v0.1/patches (git am), that release's
 #          vm.config (kernel/releases/v0.1/vm.config) + release.config
+#   kvm    build/linux, vm.config + kvm.config: a hypervisor host (KVM on
+#          AMD SVM, what QEMU needs as a process) for the nested-VM
+#          scenarios and demo; the same image boots the nested guest
 #   stock  the pristine source: build/linux-stock = baseline, no series,
 #          vm.config + stock.config (no hugetlb handler exists there)
 # build/linux-v0.1 and build/linux-stock are git worktrees of build/linux,
@@ -41,9 +44,10 @@ case "$FLAVOUR" in
 vm)    FRAGS=("$CFG/vm.config") ;;
 debug) FRAGS=("$CFG/vm.config" "$CFG/debug.config") ;;
 vmb)   FRAGS=("$CFG/vm.config" "$CFG/vmb.config") ;;
+kvm)   FRAGS=("$CFG/vm.config" "$CFG/kvm.config") ;;
 v0.1)  FRAGS=("$REL/v0.1/vm.config" "$REL/v0.1/release.config"); SIDE=$REL/v0.1/patches ;;
 stock) FRAGS=("$CFG/vm.config" "$CFG/stock.config"); SIDE=none ;;
-*)     echo "build-kernel: unknown flavour '$FLAVOUR' (vm, debug, vmb, v0.1 or stock)" >&2; exit 2 ;;
+*)     echo "build-kernel: unknown flavour '$FLAVOUR' (vm, debug, vmb, v0.1, stock or kvm)" >&2; exit 2 ;;
 esac
 
 [ -e "$TOP/build/linux/.git" ] || "$TOP/scripts/fetch-kernel.sh" >&2

@@ -5,7 +5,7 @@ set -u
 BIN=${1:?usage: run.sh BINDIR [LIBDIR]}
 LIB=${2:-}
 pass=0; fail=0; rc=0
-for t in test_unit test_agent test_persist test_kimage fuzz_agent exports; do
+for t in test_unit test_agent test_persist test_kimage test_vm fuzz_agent exports; do
 	echo "# --- $t"
 	if [ $t = exports ]; then
 		[ -n "$LIB" ] || continue
