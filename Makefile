@@ -151,3 +151,12 @@ kernel-deb:
 clean:
 	rm -rf $(VMBUILD) build/logs build/debs
 	@if [ -f userspace/Makefile ]; then $(MAKE) -C userspace clean; fi
+
+# The nested guest of the vmm=1 scenarios (tests/vm/vmguest-*.c, the demo):
+# its static workload and its initramfs (vm/mkguest.sh).
+$(VMBUILD)/guest/hlguest: tests/vm/guest/hlguest.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -static -o $@ $<
+
+$(VMBUILD)/guest/guest.cpio: $(VMBUILD)/guest/hlguest tests/vm/guest/init vm/mkguest.sh
+	@vm/mkguest.sh -o $@ -w $(VMBUILD)/guest/hlguest

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build the hugelive VM initramfs (newc cpio, optionally gzip'd).
 #
-#   vm/mkinitramfs.sh -o OUT.cpio -k BZIMAGE [-K FLAVOUR=BZIMAGE]... [-z] [-s DIR]... [-x FILE]... [-b FILE]... [-d DIR]...
+#   vm/mkinitramfs.sh -o OUT.cpio -k BZIMAGE [-K FLAVOUR=BZIMAGE]... [-z] [-s DIR]... [-x FILE]... [-b FILE]... [-d DIR]... [-f SRC=DEST]...
 #
 #   -k BZIMAGE  kernel to kexec into, stored as /boot/bzImage
 #   -K F=IMG    a kernel flavour of a multi-kernel scenario, /boot/bzImage-F
@@ -12,6 +12,8 @@
 #   -b FILE     extra program, goes to /usr/local/bin/ (dynamically linked
 #               programs get their libraries and loader copied too)
 #   -d DIR      every executable in DIR goes to /usr/local/bin/ (like -b)
+#   -f SRC=DEST a data file at an absolute path DEST (e.g. QEMU's firmware;
+#               symlinks are followed, mode 0644)
 #
 # Contents: busybox-static with all applet links, vm/init as /init, a
 # /dev/console node, the binaries above. No root needed: the archive is
@@ -20,8 +22,8 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 OUT= KERNEL=
-SCEN_DIRS=() SCEN_FILES=() BINS=() GZIP=0 KFLAVS=()
-while getopts "o:k:K:s:x:b:d:z" opt; do
+SCEN_DIRS=() SCEN_FILES=() BINS=() GZIP=0 KFLAVS=() DATA=()
+while getopts "o:k:K:s:x:b:d:f:z" opt; do
 	case $opt in
 	o) OUT=$OPTARG ;;
 	k) KERNEL=$OPTARG ;;
@@ -31,7 +33,8 @@ while getopts "o:k:K:s:x:b:d:z" opt; do
 	z) GZIP=1 ;;
 	b) BINS+=("$OPTARG") ;;
 	d) for f in "$OPTARG"/*; do [ -f "$f" ] && [ -x "$f" ] && BINS+=("$f"); done ;;
-	*) echo "usage: $0 -o OUT -k BZIMAGE [-K F=BZIMAGE]... [-z] [-s DIR]... [-x FILE]... [-b FILE]... [-d DIR]..." >&2; exit 2 ;;
+	f) DATA+=("$OPTARG") ;;
+	*) echo "usage: $0 -o OUT -k BZIMAGE [-K F=BZIMAGE]... [-z] [-s DIR]... [-x FILE]... [-b FILE]... [-d DIR]... [-f SRC=DEST]..." >&2; exit 2 ;;
 	esac
 done
 [ -n "$OUT" ] && [ -n "$KERNEL" ] || { echo "mkinitramfs: -o and -k are required" >&2; exit 2; }
@@ -115,6 +118,11 @@ done
 for f in "${BINS[@]}"; do
 	addfile "/usr/local/bin/$(basename "$f")" "$f" 0755
 	addlibs "$f"
+done
+for d in ${DATA[@]+"${DATA[@]}"}; do
+	src=${d%%=*} dest=${d#*=}
+	[ -f "$src" ] && [ "${dest#/}" != "$dest" ] || { echo "mkinitramfs: -f $d: no file $src or DEST not absolute" >&2; exit 1; }
+	addfile "$dest" "$src" 0644
 done
 
 mkdir -p "$(dirname "$OUT")"

@@ -11,7 +11,10 @@
 # with make run S=NAME).
 # userspace=1 puts userspace/build/bin/* (with their shared libraries) in the
 # guest's /usr/local/bin; bins="..." adds programs (paths relative to the
-# repo top) there too.
+# repo top) there too. vmm=1 makes the VM a hypervisor host: the host's
+# QEMU (qemu-system-x86_64, its libraries, the firmware it loads) and the
+# nested guest's initramfs (vm/mkguest.sh) as /usr/share/hugelive-vm/guest.cpio
+# (run it with hugelive-vm; pair with kernels="kvm", a kernel with KVM).
 #
 # The guest's console (ttyS0) goes to build/logs/NAME.log, the results port
 # (ttyS1) to build/logs/NAME.results. The scenario passes when every
@@ -77,7 +80,7 @@ LOGNAME_=${LOGNAME_:-$NAME}
 # ---- metadata ----
 META=$(grep -m1 -o 'hugelive-scenario:.*' "$SRC" | sed 's/^hugelive-scenario://; s/\*\/.*$//') || {
 	echo "run-scenario: $SRC has no 'hugelive-scenario:' metadata line" >&2; exit 2; }
-M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0 M_userspace=0 M_bins= M_numa=0 M_numa_mem= M_qemu= M_kernels= M_kernels_cycle=0
+M_generations=1 M_mem=512 M_timeout=120 M_smp=2 M_cmdline= M_allow_warn=0 M_userspace=0 M_bins= M_numa=0 M_numa_mem= M_qemu= M_kernels= M_kernels_cycle=0 M_vmm=0
 rest=$META
 re='^[[:space:]]*([a-z_]+)=("([^"]*)"|([^[:space:]]*))(.*)$'
 while [[ $rest =~ $re ]]; do
@@ -85,7 +88,7 @@ while [[ $rest =~ $re ]]; do
 	val=${BASH_REMATCH[3]}${BASH_REMATCH[4]}
 	rest=${BASH_REMATCH[5]}
 	case $key in
-	generations|mem|timeout|smp|cmdline|allow_warn|userspace|bins|numa|numa_mem|qemu|kernels|kernels_cycle) printf -v "M_$key" '%s' "$val" ;;
+	generations|mem|timeout|smp|cmdline|allow_warn|userspace|bins|numa|numa_mem|qemu|kernels|kernels_cycle|vmm) printf -v "M_$key" '%s' "$val" ;;
 	*) ;;  # unknown keys are for the scenario's own use
 	esac
 done
@@ -152,6 +155,21 @@ if [ -z "$INITRD" ]; then
 		case $b in /*) ;; *) b=$TOP/$b ;; esac
 		extra+=(-b "$b")
 	done
+	if [ "$M_vmm" = 1 ]; then
+		# QEMU as the host has it (docs/vm-guest.md): the binary and its
+		# libraries, the BIOS and option ROMs a -kernel boot of a pc machine
+		# loads, the TCG module (a fallback); the nested guest's initramfs.
+		GUEST=$TOP/build/vm/guest/guest.cpio
+		make -s --no-print-directory -C "$TOP" "$GUEST" >&2 || { echo "run-scenario: cannot build $GUEST" >&2; exit 2; }
+		QEMU_BIN=$(command -v qemu-system-x86_64) || { echo "run-scenario: vmm=1 needs qemu-system-x86_64" >&2; exit 2; }
+		extra+=(-b "$QEMU_BIN" -f "$GUEST=/usr/share/hugelive-vm/guest.cpio")
+		for r in bios-256k.bin linuxboot_dma.bin kvmvapic.bin; do
+			[ -e "/usr/share/qemu/$r" ] && extra+=(-f "/usr/share/qemu/$r=/usr/share/qemu/$r")
+		done
+		for m in /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so; do
+			[ -e "$m" ] && extra+=(-f "$m=$m")
+		done
+	fi
 	"$TOP/vm/mkinitramfs.sh" -o "$INITRD" -k "$KERNEL" -x "$BIN" "${extra[@]}" 2>/dev/null ||
 		{ echo "run-scenario: mkinitramfs failed" >&2; exit 2; }
 fi
