@@ -163,8 +163,9 @@ if [ -z "$INITRD" ]; then
 		make -s --no-print-directory -C "$TOP" "$GUEST" >&2 || { echo "run-scenario: cannot build $GUEST" >&2; exit 2; }
 		QEMU_BIN=$(command -v qemu-system-x86_64) || { echo "run-scenario: vmm=1 needs qemu-system-x86_64" >&2; exit 2; }
 		extra+=(-b "$QEMU_BIN" -f "$GUEST=/usr/share/hugelive-vm/guest.cpio")
-		for r in bios-256k.bin linuxboot_dma.bin kvmvapic.bin; do
-			[ -e "/usr/share/qemu/$r" ] && extra+=(-f "/usr/share/qemu/$r=/usr/share/qemu/$r")
+		# (Debian's QEMU looks in /usr/share/qemu and /usr/share/seabios)
+		for r in /usr/share/seabios/bios-256k.bin /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin; do
+			[ -e "$r" ] && extra+=(-f "$r=$r")
 		done
 		for m in /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so; do
 			[ -e "$m" ] && extra+=(-f "$m=$m")

@@ -135,16 +135,49 @@ struct vg_guest {
  */
 static inline void vg_parse(const char *text, const char *marker, struct vg_guest *g)
 {
-	const char *mpos = NULL, *p = text;
+	/*
+	 * The launcher's "[hugelive-vm] ..." lines are taken out first: one
+	 * written while the guest was stopped in the middle of a line splits
+	 * that line, which joins again without it. mpos: where the last note
+	 * with the marker was, in the text without notes.
+	 */
+	size_t tl = strlen(text), cl = 0;
+	char *clean = malloc(tl + 1);
+	const char *mpos = NULL, *p, *q = text;
 	long long prev = -1;
+	size_t mclean = (size_t)-1;
 
 	memset(g, 0, sizeof(*g));
 	g->n_before = g->n_after = g->sweep_after_k = -1;
 	g->last_mono = -1;
-	if (marker)
-		for (const char *q = strstr(text, marker); q; q = strstr(q + 1, marker))
-			mpos = q;
+	if (!clean)
+		return;
+	for (;;) {
+		const char *n = strstr(q, "[hugelive-vm] "), *e;
+
+		if (!n) {
+			memcpy(clean + cl, q, strlen(q) + 1);
+			break;
+		}
+		memcpy(clean + cl, q, (size_t)(n - q));
+		cl += (size_t)(n - q);
+		e = strchr(n, '\n');
+		if (marker) {
+			const char *m = strstr(n, marker);
+
+			if (m && (!e || m < e))
+				mclean = cl;
+		}
+		if (!e) {
+			clean[cl] = 0;
+			break;
+		}
+		q = e + 1;
+	}
+	if (mclean != (size_t)-1)
+		mpos = clean + mclean;
 	g->marker_seen = mpos != NULL;
+	p = clean;
 	while (p && *p) {
 		const char *eol = strchr(p, '\n');
 		size_t len = eol ? (size_t)(eol - p) : strlen(p);
@@ -152,7 +185,7 @@ static inline void vg_parse(const char *text, const char *marker, struct vg_gues
 		long long n, a, b, pages, mib;
 		double mono;
 		int k;
-		bool after = mpos && p > mpos;
+		bool after = mpos && p >= mpos;
 
 		snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) - 1 ? len : sizeof(line) - 1), p);
 		line[strcspn(line, "\r")] = 0;
@@ -200,6 +233,7 @@ static inline void vg_parse(const char *text, const char *marker, struct vg_gues
 		}
 		p = eol ? eol + 1 : NULL;
 	}
+	free(clean);
 }
 
 /* Wait until the guest's record satisfies: a sweep after marker (or any sweep) and hb heartbeats after it. */
@@ -239,6 +273,46 @@ static inline void vg_console_tail(int lines)
 		if (*p == '\n' && ++n > lines)
 			break;
 	hl_diag("last lines of the guest's console record:\n%s", p);
+	free(t);
+}
+
+/*
+ * Report lines: the console record around the update (the last heartbeats
+ * before the launcher's "guest stopped" line, everything the launcher
+ * wrote, the first heartbeats and the first sweep after).
+ */
+static inline void vg_report_excerpt(int update)
+{
+	char *t = vg_console(), *save = NULL, stop[96], cont[96];
+	const char *lines[4096];
+	int n = 0, istop = -1, icont = -1, shown_after = 0;
+
+	if (!t)
+		return;
+	snprintf(stop, sizeof(stop), "[hugelive-vm] guest stopped for host live update");
+	snprintf(cont, sizeof(cont), "[hugelive-vm] guest continued after host live update %d:", update);
+	for (char *l = strtok_r(t, "\n", &save); l && n < 4096; l = strtok_r(NULL, "\n", &save)) {
+		l[strcspn(l, "\r")] = 0;
+		if (strstr(l, stop))
+			istop = n;
+		if (strstr(l, cont))
+			icont = n;
+		lines[n++] = l;
+	}
+	if (istop >= 0 && icont > istop) {
+		hl_report("the guest's console record around the update (one memfd, both kernels):");
+		for (int i = istop > 3 ? istop - 3 : 0; i < n; i++) {
+			bool hb = strstr(lines[i], "hlguest: hb") != NULL, sweep = strstr(lines[i], "hlguest: sweep") != NULL;
+
+			if (i > icont && hb && shown_after >= 3)
+				continue;
+			if (i > icont && (hb || sweep))
+				shown_after++;
+			hl_report("  | %s", lines[i]);
+			if (i > icont && sweep)
+				break;
+		}
+	}
 	free(t);
 }
 
