@@ -36,15 +36,17 @@ static void cancelled_update(void)
 		       getenv("HUGELIVE_NEXT_INITRD"));
 	hl_ok(rc == AG_EXIT_CANCELLED, "hugelivectl update exits %d (cancelled) after the refusal (got %d)",
 	      AG_EXIT_CANCELLED, rc);
-	hl_ok(vg_wait_state("running", -1, 60) && vg_status_ll("cancels") == 1,
+	bool ok = vg_wait_state("running", -1, 60);
+
+	hl_ok(ok && vg_status_ll("cancels") == 1,
 	      "hugelive-vm took the cancel after its ready (cancels %lld) and runs the guest again",
 	      vg_status_ll("cancels"));
 	hl_ok(vg_status_ll("qemu_pid") == qpid, "the same QEMU (pid %lld) runs it", qpid);
 	rc = ag_run(out, sizeof(out), -1, "hugelivectl --json sessions");
 	hl_ok(rc == 0 && ag_contains(out, "\"" VG_NAME "\"") && !ag_contains(out, VG_NAME ".state"),
 	      "the saved state's session is gone, the RAM's session is kept");
-	if (!hl_ok(vg_wait_guest("[hugelive-vm] guest continued in the same QEMU (update cancelled)", 4, 300, &g),
-		   "the guest runs again after the cancel: %lld heartbeats since", g.hb_after))
+	ok = vg_wait_guest("[hugelive-vm] guest continued in the same QEMU (update cancelled)", 4, 300, &g);
+	if (!hl_ok(ok, "the guest runs again after the cancel: %lld heartbeats since", g.hb_after))
 		vg_console_tail(30);
 	hl_ok(g.starts == 1 && g.boot_changes == 0 && g.n_gaps == 0 && g.n_after == g.n_before + 1,
 	      "the cancel left the guest unchanged: same boot %s, counter %lld -> %lld", g.boot, g.n_before, g.n_after);
