@@ -163,9 +163,10 @@ if [ -z "$INITRD" ]; then
 		make -s --no-print-directory -C "$TOP" "$GUEST" >&2 || { echo "run-scenario: cannot build $GUEST" >&2; exit 2; }
 		QEMU_BIN=$(command -v qemu-system-x86_64) || { echo "run-scenario: vmm=1 needs qemu-system-x86_64" >&2; exit 2; }
 		extra+=(-b "$QEMU_BIN" -f "$GUEST=/usr/share/hugelive-vm/guest.cpio")
-		# (Debian's QEMU looks in /usr/share/qemu and /usr/share/seabios)
+		# (Debian's QEMU looks in ../share/qemu and ../share/seabios of its
+		# own directory, `qemu-system-x86_64 -L help`: /usr/local/share here)
 		for r in /usr/share/seabios/bios-256k.bin /usr/share/qemu/linuxboot_dma.bin /usr/share/qemu/kvmvapic.bin; do
-			[ -e "$r" ] && extra+=(-f "$r=$r")
+			[ -e "$r" ] && extra+=(-f "$r=/usr/local${r#/usr}")
 		done
 		for m in /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so; do
 			[ -e "$m" ] && extra+=(-f "$m=$m")
