@@ -19,8 +19,7 @@
 
 #define VG_NAME		"guest"
 #define VG_DIR		"/run/hugelive-vm/" VG_NAME
-#define VG_MEM_MIB	512		/* guest RAM: 256 x 2 MiB pages */
-#define VG_FILL_MIB	384		/* what hlguest fills: 75% of it */
+#define VG_MEM_MIB	512		/* guest RAM by default: 256 x 2 MiB pages */
 #define VG_GUEST_INITRD	"/usr/share/hugelive-vm/guest.cpio"
 /*
  * The nested guest keeps time with kvm-clock and its LAPIC timer in
@@ -344,33 +343,52 @@ static inline void vg_report_excerpt(int update)
 
 /* ---- the guest's life ---------------------------------------------------- */
 
-/* gen 0: start the guest with hugelive-vm; check it runs and fills its RAM. */
-static inline void vg_start(void)
+static inline long long vg_pool_free(int page_mib)
+{
+	char p[96];
+
+	snprintf(p, sizeof(p), "/sys/kernel/mm/hugepages/hugepages-%dkB/free_hugepages", page_mib * 1024);
+	return hl_read_ll(p);
+}
+
+/*
+ * gen 0: start the guest with hugelive-vm (mem_mib of RAM in page_mib huge
+ * pages; the guest fills 75% of it); check it runs and fills its RAM.
+ */
+static inline void vg_start_with(int mem_mib, int page_mib)
 {
 	const char *k = getenv("HUGELIVE_RUNNING_KERNEL");
-	long long free0 = hl_meminfo("HugePages_Free"), free1;
+	long long free0 = vg_pool_free(page_mib), free1;
+	int fill_mib = mem_mib / 4 * 3, want = mem_mib / page_mib;
 	struct vg_guest g;
 	char st[64];
 
 	ag_spawn(-1, "exec hugelive-vm start --name " VG_NAME " --kernel %s --initrd " VG_GUEST_INITRD
-		 " --mem %dM --append '" VG_GUEST_CMDLINE " hlguest.mib=%d' >/dev/console 2>&1",
-		 k && *k ? k : "/boot/bzImage", VG_MEM_MIB, VG_FILL_MIB);
+		 " --mem %dM --page-size %dM --append '" VG_GUEST_CMDLINE " hlguest.mib=%d' >/dev/console 2>&1",
+		 k && *k ? k : "/boot/bzImage", mem_mib, page_mib, fill_mib);
 	bool ok = vg_wait_state("running", -1, 120);
 
 	hl_ok(ok, "hugelive-vm started the guest (state %s)", vg_status("state", st, sizeof(st)));
-	free1 = hl_meminfo("HugePages_Free");
-	hl_ok(free0 - free1 == VG_MEM_MIB / 2, "the guest's RAM took %lld of the 2 MiB pool's pages (want %d: "
-	      "a hugetlb memfd, every page allocated)", free0 - free1, VG_MEM_MIB / 2);
+	free1 = vg_pool_free(page_mib);
+	hl_ok(free0 - free1 == want, "the guest's RAM took %lld of the %s pool's pages (want %d: "
+	      "a hugetlb memfd, every page allocated)", free0 - free1, page_mib == 1024 ? "1 GiB" : "2 MiB", want);
 	hl_diag("QEMU %s, pid %lld, accel %s", vg_status("qemu_version", st, sizeof(st)), vg_status_ll("qemu_pid"),
 		vg_status("accel", (char[16]){ 0 }, 16));
 	ok = vg_wait_guest(NULL, 4, 300, &g);
 	if (!hl_ok(ok, "the guest booted, filled its RAM and checked it once (%d sweep(s) ok, %lld heartbeats)",
 		   g.sweeps_ok, g.nhb))
 		vg_console_tail(30);
-	hl_ok(g.starts == 1 && g.fill_mib == VG_FILL_MIB, "the guest (boot id %s) filled %lld MiB (%lld pages) of its %d MiB",
-	      g.boot, g.fill_mib, g.pages, VG_MEM_MIB);
-	hl_report("nested guest under %s: boot id %s, %lld MiB of its %d MiB RAM filled with a per-page pattern",
-		  vg_status("accel", st, sizeof(st)), g.boot, g.fill_mib, VG_MEM_MIB);
+	hl_ok(g.starts == 1 && g.fill_mib == fill_mib, "the guest (boot id %s) filled %lld MiB (%lld pages) of its %d MiB",
+	      g.boot, g.fill_mib, g.pages, mem_mib);
+	hl_report("nested guest under %s: boot id %s, %lld MiB of its %d MiB RAM (%d x %s pages) filled with a "
+		  "per-page pattern", vg_status("accel", st, sizeof(st)), g.boot, g.fill_mib, mem_mib, want,
+		  page_mib == 1024 ? "1 GiB" : "2 MiB");
+}
+
+/* The default guest: 512 MiB in 2 MiB pages. */
+static inline void vg_start(void)
+{
+	vg_start_with(VG_MEM_MIB, 2);
 }
 
 /* gen N > 0: restore the guest saved before update `update` and check it from inside. */
