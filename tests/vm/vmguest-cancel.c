@@ -45,7 +45,7 @@ static void cancelled_update(void)
 	rc = ag_run(out, sizeof(out), -1, "hugelivectl --json sessions");
 	hl_ok(rc == 0 && ag_contains(out, "\"" VG_NAME "\"") && !ag_contains(out, VG_NAME ".state"),
 	      "the saved state's session is gone, the RAM's session is kept");
-	ok = vg_wait_guest("[hugelive-vm] guest continued in the same QEMU (update cancelled)", 4, 300, &g);
+	ok = vg_wait_guest(VG_CONTINUING, 4, 300, &g);
 	if (!hl_ok(ok, "the guest runs again after the cancel: %lld heartbeats since", g.hb_after))
 		vg_console_tail(30);
 	hl_ok(g.starts == 1 && g.boot_changes == 0 && g.n_gaps == 0 && g.n_after == g.n_before + 1,

@@ -21,6 +21,9 @@
 #define VG_DIR		"/run/hugelive-vm/" VG_NAME
 #define VG_MEM_MIB	512		/* guest RAM by default: 256 x 2 MiB pages */
 #define VG_GUEST_INITRD	"/usr/share/hugelive-vm/guest.cpio"
+/* The launcher's notes in the console record written before the guest goes on. */
+#define VG_RESTORING	"[hugelive-vm] host kernel updated; restoring"
+#define VG_CONTINUING	"[hugelive-vm] continuing the guest in the same QEMU (update cancelled)"
 /*
  * The nested guest keeps time with kvm-clock and its LAPIC timer in
  * nanoseconds, not with the TSC: the host's TSC is calibrated anew at every
@@ -315,7 +318,8 @@ static inline void vg_report_excerpt(int update)
 	if (!t)
 		return;
 	snprintf(stop, sizeof(stop), "[hugelive-vm] guest stopped for host live update");
-	snprintf(cont, sizeof(cont), "[hugelive-vm] guest continued after host live update %d:", update);
+	(void)update;
+	snprintf(cont, sizeof(cont), "%s", VG_RESTORING);
 	for (char *l = strtok_r(t, "\n", &save); l && n < 4096; l = strtok_r(NULL, "\n", &save)) {
 		l[strcspn(l, "\r")] = 0;
 		if (strstr(l, stop))
@@ -403,11 +407,21 @@ static inline void vg_restore(int update)
 	ok = vg_wait_state("running", update, 180);
 	hl_ok(ok, "hugelive-vm restored the guest after update %d (state %s, updates %lld)", update,
 	      vg_status("state", st, sizeof(st)), vg_status_ll("updates"));
+	/*
+	 * The launcher writes "restoring" before it starts the new QEMU, so
+	 * every guest line after it comes from the restored guest (the
+	 * "continued" line comes after the cont, when the guest may already
+	 * have printed).
+	 */
+	ok = vg_wait_guest(VG_RESTORING, 4, 300, &g);
+	char *rec = vg_console();
+
 	snprintf(marker, sizeof(marker), "[hugelive-vm] guest continued after host live update %d:", update);
-	ok = vg_wait_guest(marker, 4, 300, &g);
-	if (!hl_ok(ok && g.marker_seen, "the guest runs again after update %d: %lld heartbeats since, sweep %lld began at "
-		   "heartbeat %lld", update, g.hb_after, g.sweep_after_k, g.sweep_after_from))
+	if (!hl_ok(ok && g.marker_seen && rec && strstr(rec, marker), "the guest runs again after update %d: %lld "
+		   "heartbeats since, sweep %lld began at heartbeat %lld", update, g.hb_after, g.sweep_after_k,
+		   g.sweep_after_from))
 		vg_console_tail(40);
+	free(rec);
 	hl_ok(g.starts == 1 && g.boot_changes == 0, "no guest reboot: one start, boot id %s in all %lld heartbeats",
 	      g.boot, g.nhb);
 	hl_ok(g.n_gaps == 0 && g.n_after == g.n_before + 1, "the guest's counter continued: %lld before the update, "

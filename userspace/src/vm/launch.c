@@ -315,13 +315,14 @@ static void resume_guest(struct ctx *x, const char *why)
 	int rc;
 
 	drop_state_session(x);
+	/* before cont: every guest line after this note is from the continued guest */
+	note(x, "continuing the guest in the same QEMU (%s)", why);
 	rc = vmm_cont(&x->vmm);
 	vmm_runstate(&x->vmm, rs, sizeof(rs));
 	if (rc)
 		say(x, "error: continuing the guest (%s): %s; QEMU's state: %s", why, x->vmm.err, rs);
 	else
 		say(x, "guest continued (%s) after %lld ms paused; QEMU's state: %s", why, now_ms() - x->stop_ms, rs);
-	note(x, "guest continued in the same QEMU (%s)", why);
 	status(x, V_RUNNING);
 }
 
