@@ -5,7 +5,9 @@
  * events in between, error replies, an fd passed with getfd), the
  * configuration checks and their messages, QEMU's command line, the
  * manifest, the checks of the guest RAM fd and of the QEMU program.
- * Usage: test_vm [BINDIR] (BINDIR unused).
+ * With BINDIR (where hugelive-vm is): the launcher's own refusals of bad
+ * input, which come before it talks to the agent or starts anything.
+ * Usage: test_vm [BINDIR]
  */
 #include "tap.h"
 #include "vm/qmp.h"
@@ -21,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef MFD_HUGE_SHIFT
@@ -411,7 +414,70 @@ static void test_find_qemu(void)
 		diag("cleanup of %s failed", dir);
 }
 
-int main(void)
+/* Run BINDIR/hugelive-vm ARGS (shell words); its exit status, output in out. */
+static int launcher(const char *bindir, char *out, size_t len, const char *args)
+{
+	char cmd[2048];
+	size_t n = 0;
+	FILE *p;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "HUGELIVE_SOCKET=/nonexistent/agent.sock '%s/hugelive-vm' %s 2>&1", bindir, args);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	n = fread(out, 1, len - 1, p);
+	out[n] = 0;
+	for (char *c = out; *c; c++)	/* one TAP line */
+		if (*c == '\n')
+			*c = ' ';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_launcher(const char *bindir)
+{
+	char out[4096], args[512];
+	int rc, fd;
+
+	rc = launcher(bindir, out, sizeof(out), "");
+	ok(rc == 2 && strstr(out, "usage:"), "no command: usage, exit 2");
+	rc = launcher(bindir, out, sizeof(out), "reboot");
+	ok(rc == 2 && strstr(out, "unknown command 'reboot'"), "unknown command: exit 2");
+	rc = launcher(bindir, out, sizeof(out), "start --name g --kernel /etc/hostname --mem lots");
+	ok(rc == 2 && strstr(out, "--mem lots: a size"), "start --mem lots: exit 2 (%.60s)", out);
+	rc = launcher(bindir, out, sizeof(out), "start --name g");
+	ok(rc == 2 && strstr(out, "no guest kernel"), "start without --kernel: exit 2 (%.60s)", out);
+	rc = launcher(bindir, out, sizeof(out), "start --name g --kernel /etc/hostname --mem 513M");
+	ok(rc == 2 && strstr(out, "not a multiple of the 2 MiB page size"), "start --mem 513M: exit 2");
+	rc = launcher(bindir, out, sizeof(out), "start --name g --kernel /etc/hostname --qemu /nonexistent/qemu");
+	ok(rc == 2 && strstr(out, "no QEMU at /nonexistent/qemu"), "start --qemu /nonexistent/qemu: exit 2 with the reason");
+	rc = launcher(bindir, out, sizeof(out), "start --name g --kernel /nonexistent/bzImage --qemu /bin/true");
+	ok(rc == 2 && strstr(out, "not a working QEMU"), "a --qemu that is no QEMU: exit 2 (%.80s)", out);
+	fd = memfd_create("ram", 0);
+	if (fd >= 0 && !ftruncate(fd, 512 << 20)) {
+		char dir[] = "/tmp/test_vm.XXXXXX", q[64];
+
+		if (mkdtemp(dir)) {
+			snprintf(q, sizeof(q), "%s/qemu", dir);
+			write_script(q, "echo 'QEMU emulator version 7.2.22'");
+			snprintf(args, sizeof(args), "start --name g --kernel /etc/hostname --qemu %s --ram-fd %d", q, fd);
+			rc = launcher(bindir, out, sizeof(out), args);
+			ok(rc == 2 && strstr(out, "shmem (tmpfs) file, not hugetlb"), "--ram-fd of a shmem memfd: exit 2, "
+			   "says what it is (%.100s)", out);
+			snprintf(args, sizeof(args), "start --name g --kernel /etc/hostname --qemu %s --mem 64M", q);
+			rc = launcher(bindir, out, sizeof(out), args);
+			ok(rc == 3 || rc == 1, "with good input and no agent: exit %d (1: no huge pages here, 3: no agent): %.120s",
+			   rc, out);
+			unlink(q);
+			rmdir(dir);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+int main(int argc, char **argv)
 {
 	test_parsing();
 	test_conversation();
@@ -419,5 +485,9 @@ int main(void)
 	test_manifest();
 	test_ram_fd();
 	test_find_qemu();
+	if (argc > 1)
+		test_launcher(argv[1]);
+	else
+		diag("no BINDIR: the launcher's command line not tested");
 	return tap_done();
 }
