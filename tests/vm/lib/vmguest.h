@@ -21,7 +21,12 @@
 #define VG_DIR		"/run/hugelive-vm/" VG_NAME
 #define VG_MEM_MIB	512		/* guest RAM by default: 256 x 2 MiB pages */
 #define VG_GUEST_INITRD	"/usr/share/hugelive-vm/guest.cpio"
-/* The launcher's notes in the console record written before the guest goes on. */
+/*
+ * The launcher's notes in the console record, written while the guest is
+ * stopped: "restoring" before the new QEMU starts, so every guest line
+ * after it comes from the restored guest; "continuing" before the cont
+ * after a cancel or refusal.
+ */
 #define VG_RESTORING	"[hugelive-vm] host kernel updated; restoring"
 #define VG_CONTINUING	"[hugelive-vm] continuing the guest in the same QEMU (update cancelled)"
 /*
@@ -398,7 +403,7 @@ static inline void vg_start(void)
 /* gen N > 0: restore the guest saved before update `update` and check it from inside. */
 static inline void vg_restore(int update)
 {
-	char st[64], marker[96];
+	char st[64];
 	struct vg_guest g;
 	bool ok;
 
@@ -407,21 +412,10 @@ static inline void vg_restore(int update)
 	ok = vg_wait_state("running", update, 180);
 	hl_ok(ok, "hugelive-vm restored the guest after update %d (state %s, updates %lld)", update,
 	      vg_status("state", st, sizeof(st)), vg_status_ll("updates"));
-	/*
-	 * The launcher writes "restoring" before it starts the new QEMU, so
-	 * every guest line after it comes from the restored guest (the
-	 * "continued" line comes after the cont, when the guest may already
-	 * have printed).
-	 */
 	ok = vg_wait_guest(VG_RESTORING, 4, 300, &g);
-	char *rec = vg_console();
-
-	snprintf(marker, sizeof(marker), "[hugelive-vm] guest continued after host live update %d:", update);
-	if (!hl_ok(ok && g.marker_seen && rec && strstr(rec, marker), "the guest runs again after update %d: %lld "
-		   "heartbeats since, sweep %lld began at heartbeat %lld", update, g.hb_after, g.sweep_after_k,
-		   g.sweep_after_from))
+	if (!hl_ok(ok && g.marker_seen, "the guest runs again after update %d: %lld heartbeats since, sweep %lld began "
+		   "at heartbeat %lld", update, g.hb_after, g.sweep_after_k, g.sweep_after_from))
 		vg_console_tail(40);
-	free(rec);
 	hl_ok(g.starts == 1 && g.boot_changes == 0, "no guest reboot: one start, boot id %s in all %lld heartbeats",
 	      g.boot, g.nhb);
 	hl_ok(g.n_gaps == 0 && g.n_after == g.n_before + 1, "the guest's counter continued: %lld before the update, "

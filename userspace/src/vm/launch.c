@@ -681,8 +681,7 @@ int launch_restore(struct launch_opts *o)
 	    "(stop -> state saved %lld ms; QEMU start %lld ms, state load %lld ms; %lld ms from this launcher's start); "
 	    "state %lld bytes", x.vmm.major, x.vmm.minor, x.vmm.micro, (int)x.vmm.pid, x.updates, x.pause_ms,
 	    x.save_ms, x.qemu_start_ms, x.load_ms, x.restore_ms, x.state_bytes);
-	note(&x, "guest continued after host live update %u: paused %lld ms (from the host's side)", x.updates,
-	     x.pause_ms);
+	/* (no note now: the guest runs and may be in the middle of a line) */
 	rc = hl_finish_session(x.c, x.st_sess);
 	if (!rc)
 		rc = hl_finish_session(x.c, x.cfg.name);
