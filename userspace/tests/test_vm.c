@@ -444,13 +444,13 @@ static void test_launcher(const char *bindir)
 	ok(rc == 2 && strstr(out, "usage:"), "no command: usage, exit 2");
 	rc = launcher(bindir, out, sizeof(out), "reboot");
 	ok(rc == 2 && strstr(out, "unknown command 'reboot'"), "unknown command: exit 2");
-	rc = launcher(bindir, out, sizeof(out), "start --name g --kernel /etc/hostname --mem lots");
+	rc = launcher(bindir, out, sizeof(out), "start --name g --kernel /dev/null --mem lots");
 	ok(rc == 2 && strstr(out, "--mem lots: a size"), "start --mem lots: exit 2 (%.60s)", out);
 	rc = launcher(bindir, out, sizeof(out), "start --name g");
 	ok(rc == 2 && strstr(out, "no guest kernel"), "start without --kernel: exit 2 (%.60s)", out);
-	rc = launcher(bindir, out, sizeof(out), "start --name g --kernel /etc/hostname --mem 513M");
+	rc = launcher(bindir, out, sizeof(out), "start --name g --kernel /dev/null --mem 513M");
 	ok(rc == 2 && strstr(out, "not a multiple of the 2 MiB page size"), "start --mem 513M: exit 2");
-	rc = launcher(bindir, out, sizeof(out), "start --name g --kernel /etc/hostname --qemu /nonexistent/qemu");
+	rc = launcher(bindir, out, sizeof(out), "start --name g --kernel /dev/null --qemu /nonexistent/qemu");
 	ok(rc == 2 && strstr(out, "no QEMU at /nonexistent/qemu"), "start --qemu /nonexistent/qemu: exit 2 with the reason");
 	rc = launcher(bindir, out, sizeof(out), "start --name g --kernel /nonexistent/bzImage --qemu /bin/true");
 	ok(rc == 2 && strstr(out, "not a working QEMU"), "a --qemu that is no QEMU: exit 2 (%.80s)", out);
@@ -461,11 +461,11 @@ static void test_launcher(const char *bindir)
 		if (mkdtemp(dir)) {
 			snprintf(q, sizeof(q), "%s/qemu", dir);
 			write_script(q, "echo 'QEMU emulator version 7.2.22'");
-			snprintf(args, sizeof(args), "start --name g --kernel /etc/hostname --qemu %s --ram-fd %d", q, fd);
+			snprintf(args, sizeof(args), "start --name g --kernel /dev/null --qemu %s --ram-fd %d", q, fd);
 			rc = launcher(bindir, out, sizeof(out), args);
 			ok(rc == 2 && strstr(out, "shmem (tmpfs) file, not hugetlb"), "--ram-fd of a shmem memfd: exit 2, "
 			   "says what it is (%.100s)", out);
-			snprintf(args, sizeof(args), "start --name g --kernel /etc/hostname --qemu %s --mem 64M", q);
+			snprintf(args, sizeof(args), "start --name g --kernel /dev/null --qemu %s --mem 64M", q);
 			rc = launcher(bindir, out, sizeof(out), args);
 			ok(rc == 3 || rc == 1, "with good input and no agent: exit %d (1: no huge pages here, 3: no agent): %.120s",
 			   rc, out);
