@@ -1,7 +1,8 @@
 #!/bin/bash
-# The body of "make demo": a live update in a VM with the vm kernel.
+# The body of "make demo": a live update in a VM (the kvm kernel for
+# demo-vm, the vm kernel for the others).
 #
-# Builds the vm kernel if missing, an initramfs with the demo program, boots
+# Builds the kernel if missing, an initramfs with the demo program, boots
 # QEMU, and lets the demo preserve memory, kexec into the next kernel,
 # retrieve and verify it. Prints the demo's report.
 #
