@@ -26,7 +26,8 @@
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-LINUX=$TOP/build/linux
+# HUGELIVE_LINUX: another kernel work tree (as for build-kernel.sh).
+LINUX=${HUGELIVE_LINUX:-$TOP/build/linux}
 OUT=$TOP/build/kernel-deb
 FLAVOUR=${DEBIAN_FLAVOUR:-amd64}
 case $FLAVOUR in amd64|cloud-amd64|rt-amd64) ;; *) echo "build-kernel-deb: DEBIAN_FLAVOUR=$FLAVOUR: amd64, cloud-amd64 or rt-amd64" >&2; exit 2;; esac

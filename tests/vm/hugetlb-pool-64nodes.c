@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * hugelive-scenario: generations=1 mem=7120 smp=2 numa=64 numa_mem="4096,48" timeout=300 cmdline="kho_scratch=64M,256M,4M hugepagesz=1G hugepages=0:1 hugepagesz=2M hugepages=0:2,1:2,2:2,3:2,4:2,5:2,6:2,7:2,8:2,9:2,10:2,11:2,12:2,13:2,14:2,15:2,16:2,17:2,18:2,19:2,20:2,21:2,22:2,23:2,24:2,25:2,26:2,27:2,28:2,29:2,30:2,31:2,32:2,33:2,34:2,35:2,36:2,37:2,38:2,39:2,40:2,41:2,42:2,43:2,44:2,45:2,46:2,47:2,48:2,49:2,50:2,51:2,52:2,53:2,54:2,55:2,56:2,57:2,58:2,59:2,60:2,61:2,62:2,63:2"
+ * hugelive-scenario: generations=1 mem=8144 smp=2 numa=64 numa_mem="5120,48" timeout=300 cmdline="kho_scratch=64M,256M,4M hugepagesz=1G hugepages=0:1 hugepagesz=2M hugepages=0:2,1:2,2:2,3:2,4:2,5:2,6:2,7:2,8:2,9:2,10:2,11:2,12:2,13:2,14:2,15:2,16:2,17:2,18:2,19:2,20:2,21:2,22:2,23:2,24:2,25:2,26:2,27:2,28:2,29:2,30:2,31:2,32:2,33:2,34:2,35:2,36:2,37:2,38:2,39:2,40:2,41:2,42:2,43:2,44:2,45:2,46:2,47:2,48:2,49:2,50:2,51:2,52:2,53:2,54:2,55:2,56:2,57:2,58:2,59:2,60:2,61:2,62:2,63:2"
  *
  * The pool table has an entry for every (huge page size, NUMA node), not a
  * fixed number of them: with 64 nodes (CONFIG_NODES_SHIFT=6, the most this
  * kernel has) and both page sizes, 65 entries are in use (hugepages=
- * 0:2,...,63:2 for 2 MiB pages, per node). Node 0 has 4 GiB (room for a
- * 1 GiB page beside the kernel and the initramfs), the 63 others 48 MiB ; kho_scratch= fixes the per-node scratch at 4 MiB: with the default scale some node got no scratch area once the initramfs grew, and KHO turned itself off.
+ * 0:2,...,63:2 for 2 MiB pages, per node). Node 0 has 5 GiB, the 63
+ * others 48 MiB. With 4 GiB node 0 was [0, 3G) + [4G, 5G): the kernel sits
+ * in the first GiB, QEMU puts the initramfs right below 2G and the ACPI
+ * tables below 3G, so [4G, 5G) was the only free aligned GiB, and early
+ * top-down allocations of node 0 could land in it (CI once found no 1 GiB
+ * page on node 0). With [4G, 6G) they land in [5G, 6G) first.
+ * kho_scratch= fixes the per-node scratch at 4 MiB: with the default scale
+ * some node got no scratch area once the initramfs grew, and KHO turned
+ * itself off.
  *
  * gen 0: a file of 64 pages of 2 MiB, page i on node i, and a file of one
  *        1 GiB page on node 0 are preserved: 65 (size, node) pairs.
