@@ -106,9 +106,14 @@ t $? "hugelived --version runs (/usr/sbin): $out"
 in_root 'hugelivectl --socket /nonexistent.sock status >/dev/null 2>&1'
 [ $? = 3 ]
 t $? "hugelivectl status without an agent exits 3 (agent not reachable)"
+in_root 'hugelive-vm --help' 2>&1 | grep -q '^usage: hugelive-vm start'
+t $? "hugelive-vm --help prints its usage (/usr/bin)"
+in_root 'hugelive-vm start --name x --kernel /nonexistent >/dev/null 2>&1'
+[ $? = 2 ]
+t $? "hugelive-vm start with a missing kernel exits 2"
 
 # ---- man pages ------------------------------------------------------------
-for pg in 8:hugelivectl 8:hugelived 3:libhugelive; do
+for pg in 8:hugelivectl 8:hugelived 8:hugelive-vm 3:libhugelive; do
 	s=${pg%%:*} name=${pg#*:}
 	out=$(in_root "man -w $name" 2>&1)
 	[ "$out" = "/usr/share/man/man$s/$name.$s.gz" ]
