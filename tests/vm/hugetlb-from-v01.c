@@ -70,12 +70,13 @@ static void check_file(int sess, uint64_t tok, unsigned long long hsize,
 	int fd = hl_luo_retrieve_fd(sess, tok);
 	uint8_t *p = fd < 0 ? NULL : hl_map(fd, sz);
 	struct hl_mismatch m = { 0 };
+	bool same;
 
 	hl_ok(fd >= 0, "%s retrieved (%s)", what, fd < 0 ? strerror(errno) : "ok");
 	if (!p)
 		return;
-	hl_ok(hl_pattern_verify(p, sz, 0, seed, &m),
-	      "%s: every word as written (first bad offset 0x%llx)", what,
+	same = hl_pattern_verify(p, sz, 0, seed, &m);
+	hl_ok(same, "%s: every word as written (first bad offset 0x%llx)", what,
 	      (unsigned long long)m.offset);
 	hl_ok(mode_of(fd) == 0777, "%s: mode 0%o, the first release's 0777",
 	      what, mode_of(fd));
