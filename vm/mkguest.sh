@@ -20,18 +20,8 @@ while getopts "o:w:" opt; do
 	esac
 done
 [ -n "$OUT" ] && [ -x "$WL" ] || { echo "usage: $0 -o OUT.cpio -w HLGUEST" >&2; exit 2; }
-BUSYBOX=/bin/busybox
-if [ ! -x "$BUSYBOX" ] || ldd "$BUSYBOX" >/dev/null 2>&1; then
-	echo "mkguest: $BUSYBOX is not busybox-static (apt-get install busybox-static)" >&2
-	exit 1
-fi
-GIC=$TOP/build/vm/gen_init_cpio
-GIC_SRC=$TOP/build/linux/usr/gen_init_cpio.c
-if [ ! -x "$GIC" ]; then
-	[ -f "$GIC_SRC" ] || "$TOP/scripts/fetch-kernel.sh" >&2
-	mkdir -p "$(dirname "$GIC")"
-	cc -O2 -o "$GIC" "$GIC_SRC"
-fi
+. "$TOP/vm/cpio-tools.sh"
+cpio_tools mkguest
 LIST=$(mktemp)
 trap 'rm -f "$LIST"' EXIT
 {

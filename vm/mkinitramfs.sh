@@ -40,20 +40,9 @@ done
 [ -n "$OUT" ] && [ -n "$KERNEL" ] || { echo "mkinitramfs: -o and -k are required" >&2; exit 2; }
 [ -f "$KERNEL" ] || { echo "mkinitramfs: no kernel image $KERNEL" >&2; exit 1; }
 
-BUSYBOX=/bin/busybox
-if [ ! -x "$BUSYBOX" ] || ldd "$BUSYBOX" >/dev/null 2>&1; then
-	echo "mkinitramfs: $BUSYBOX is not busybox-static (apt-get install busybox-static)" >&2
-	exit 1
-fi
-
-# gen_init_cpio from the kernel tree, built once.
-GIC=$TOP/build/vm/gen_init_cpio
-GIC_SRC=$TOP/build/linux/usr/gen_init_cpio.c
-if [ ! -x "$GIC" ] || [ "$GIC_SRC" -nt "$GIC" ]; then
-	[ -f "$GIC_SRC" ] || "$TOP/scripts/fetch-kernel.sh" >&2
-	mkdir -p "$(dirname "$GIC")"
-	cc -O2 -o "$GIC" "$GIC_SRC"
-fi
+# busybox-static and gen_init_cpio from the kernel tree, built once.
+. "$TOP/vm/cpio-tools.sh"
+cpio_tools mkinitramfs
 
 LIST=$(mktemp)
 trap 'rm -f "$LIST"' EXIT
