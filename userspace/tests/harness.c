@@ -154,28 +154,57 @@ bool h_wait_gone(pid_t pid, int ms)
 	return false;
 }
 
-/* Only signal a pid that still is a keeper (pids are reused). */
-static void kill_keepers(void)
+/*
+ * Every pid the agent log names as "TAG[PID]" whose command line still has
+ * NEEDLE followed by ARG (pids are reused): this test dir's agents
+ * (hugelived[PID] ... --socket h_sock) or their fd keepers (keeper[PID] ...
+ * --keeper-socket h_keeper).
+ */
+static int logged_pids(const char *tag, const char *needle, const char *arg, pid_t *out, int max)
 {
-	char cmd[512];
+	char cmd[512], want[256];
+	int n = 0, wl;
 	FILE *f;
 
-	snprintf(cmd, sizeof(cmd), "sed -n 's/.*keeper\\[\\([0-9]*\\)\\].*/\\1/p' %s 2>/dev/null | sort -u", h_alog);
+	/* "--socket\0/tmp/x/agent.sock\0" as it sits in /proc/PID/cmdline */
+	wl = snprintf(want, sizeof(want), "%s%c%s", needle, '\0', arg) + 1;
+	snprintf(cmd, sizeof(cmd), "sed -n 's/.*%s\\[\\([0-9]*\\)\\].*/\\1/p' %s 2>/dev/null | sort -u", tag, h_alog);
 	f = popen(cmd, "r");
-	for (int kp; f && fscanf(f, "%d", &kp) == 1;) {
+	for (int p; f && n < max && fscanf(f, "%d", &p) == 1;) {
 		char path[64], *cl;
-		size_t n = 0;
+		size_t len = 0;
 
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", kp);
-		cl = hl_read_file(path, 4096, &n);
-		if (cl && n > 20 && memmem(cl, n, "--keeper", 9) && memmem(cl, n, h_keeper, strlen(h_keeper))) {
-			h_safe_kill(kp, SIGKILL);
-			h_wait_gone(kp, 2000);
-		}
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", p);
+		cl = hl_read_file(path, 4096, &len);
+		if (cl && p > 1 && p != getpid() && !is_zombie(p) && memmem(cl, len, want, (size_t)wl))
+			out[n++] = p;
 		free(cl);
 	}
 	if (f)
 		pclose(f);
+	return n;
+}
+
+/*
+ * Stop them: SIG, then SIGKILL after ms. An agent left alive here would
+ * re-create the keeper killed next, fill it with its device connection to
+ * the fake kernel about to be killed, and the next agent would take that
+ * dead connection from the keeper (EPIPE on everything it asks the device).
+ */
+static void stop_logged(const char *tag, const char *needle, const char *arg, int sig, int ms)
+{
+	pid_t pids[64];
+	int n = logged_pids(tag, needle, arg, pids, 64);
+
+	for (int i = 0; i < n; i++) {
+		h_safe_kill(pids[i], sig);
+		if (!h_wait_gone(pids[i], ms) && sig != SIGKILL) {
+			printf("# %s[%d] still there %d ms after signal %d: SIGKILL\n", tag, (int)pids[i], ms, sig);
+			fflush(stdout);
+			h_safe_kill(pids[i], SIGKILL);
+			h_wait_gone(pids[i], 5000);
+		}
+	}
 }
 
 void h_stop_all(void)
@@ -184,7 +213,9 @@ void h_stop_all(void)
 
 	if (h_safe_kill((pid_t)pid, SIGTERM) == 0)
 		h_wait_gone((pid_t)pid, 5000);
-	kill_keepers();
+	/* any agent of this dir the status call missed (slow, or not answering) */
+	stop_logged("hugelived", "--socket", h_sock, SIGTERM, 15000);
+	stop_logged("keeper", "--keeper-socket", h_keeper, SIGKILL, 2000);
 	if (fake_pid > 1) {
 		h_safe_kill(fake_pid, SIGTERM);
 		waitpid(fake_pid, NULL, 0);

@@ -566,8 +566,12 @@ static void t_agent_running(void)
 	snprintf(a, sizeof(a), "--running-kernel %s", cur);
 	if (!ok(h_agent_start(a) == 0 && hl_connect(h_sock, &c) == 0, "agent up with --running-kernel"))
 		return;
-	ok(hl_create_session(c, "dg") == 0 && preserve(c, "dg", 1, false, "dg-shm") == 0 &&
-	   preserve(c, "dg", 2, true, NULL) == 0, "a shmem and a hugetlb memfd preserved");
+	rc = hl_create_session(c, "dg");
+	if (rc == 0)
+		rc = preserve(c, "dg", 1, false, "dg-shm");
+	if (rc == 0)
+		rc = preserve(c, "dg", 2, true, NULL);
+	ok(rc == 0, "a shmem and a hugetlb memfd preserved (%d %s)", rc, rc ? hl_last_error(c) : "");
 	rc = h_update(v01, 2000, err, sizeof(err));
 	ok_ = rc == -EOPNOTSUPP && strstr(err, v01) &&
 	      strstr(err, "\"hugetlb-pool-v2\" (hugetlb pool format, written by the running kernel)") &&

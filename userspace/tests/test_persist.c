@@ -236,6 +236,36 @@ static void t_keeper_killed(void)
 	hl_disconnect(c);
 }
 
+/*
+ * The harness itself: an agent that does not answer status when the next
+ * test starts a fresh 'kernel' (here its socket path is gone; in CI it was
+ * slow) must still be stopped. Left alive, it re-created the keeper that
+ * h_fresh_kernel killed, filled it with its connection to the old fake
+ * kernel, and the next agent took that dead connection from the keeper:
+ * preserve and kexec_file_load failed with EPIPE (CI, test_kimage).
+ */
+static void t_harness_stray_agent(void)
+{
+	hl_client *c;
+	int64_t old = -1;
+	int fd;
+
+	h_fresh_kernel();
+	if (!ok(h_agent_start(NULL) == 0 && (old = h_agent_pid()) > 1, "stray: agent up"))
+		return;
+	unlink(h_sock); /* status can no longer reach it */
+	h_fresh_kernel();
+	ok(h_wait_gone((pid_t)old, 100), "stray: h_fresh_kernel stopped the agent (pid %lld) it could not ask",
+	   (long long)old);
+	if (!ok(h_agent_start(NULL) == 0 && hl_connect(h_sock, &c) == 0, "stray: the next agent up"))
+		return;
+	fd = h_make_memfd("stray");
+	ok(hl_create_session(c, "s1") == 0 && hl_preserve_fd(c, "s1", 1, fd, "x") == 0,
+	   "stray: the next agent's device works (%s)", hl_last_error(c));
+	close(fd);
+	hl_disconnect(c);
+}
+
 /* fd_store of the agent's status becomes want within timeout_ms: how long it took, or -1 */
 static int64_t wait_fd_store(const char *want, int timeout_ms)
 {
@@ -665,6 +695,7 @@ int main(int argc, char **argv)
 	RUN(t_reboot_fails);
 	RUN(t_ctl_reset);
 	RUN(t_handoff);
+	RUN(t_harness_stray_agent);
 	ok(h_finish(), "no sanitizer reports in the logs (%s)", h_dir);
 	return h_exit(tap_done());
 }
