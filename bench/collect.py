@@ -85,8 +85,11 @@ def chain_rows(logdir, name):
                   'quiesce_to_call_ms', 'call_to_entry_ms', 'entry_to_init_ms',
                   'init_to_prog_ms', 'prog_to_ready_ms', 'ready_to_mapped_ms',
                   'blackout_ms', 'blackout_read_ms', 'restored_folios', 'restored_hvo',
-                  'struct_pages'):
+                  'struct_pages', 'pool_locks'):
             row[k] = r.get(k)
+        # -1: the kernel has no such counter (before patch 18 of the series)
+        if row.get('pool_locks') is not None and row['pool_locks'] < 0:
+            row['pool_locks'] = None
         row['kexec_path_ms'] = paths[step] if step < len(paths) else None
         row['preserve_retrieve_ms'] = (row['preserve_ms'] or 0) + (row['retrieve_ms'] or 0)
         if row.get('retrieve_fd_ms') is not None:
@@ -174,7 +177,7 @@ METRICS = ['preserve_ms', 'retrieve_ms', 'retrieve_fd_ms', 'preserve_retrieve_ms
            'kexec_over_ms', 'call_to_entry_ms', 'entry_over_ms', 'entry_to_init_ms',
            'boot_over_ms', 'remap_ms', 'read_ms', 'first_read_ms', 'finish_ms',
            'entries', 'meta_bytes', 'meta_per_entry', 'restored_folios', 'restored_hvo',
-           'struct_pages', 'struct_pages_per_entry',
+           'struct_pages', 'struct_pages_per_entry', 'pool_locks',
            'quiesce_to_call_ms', 'init_to_prog_ms', 'prog_to_ready_ms',
            'ready_to_mapped_ms', 'blackout_ms', 'blackout_read_ms', 'blackout_over_ms',
            'blackout_vs_none', 'save_ms', 'shutdown_ms', 'boot_ms', 'kernel_boot_ms',
@@ -381,20 +384,21 @@ def write_md(path, meta, summary, t, agree):
     w('')
     w('#### Per kind and size (direct LUO ioctls, no agent), ms')
     w('')
-    w('| kind | MiB | n | preserve (data fd) | retrieve (data fd) | preserve + retrieve (data fd) | retrieve incl. session + stamp | kexec path, old kernel | kexec path − nothing | new kernel clock → /init − nothing | map + touch | first full read | entries | metadata B | B/entry | struct pages written at retrieve (per entry) | entries with HVO |')
-    w('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+    w('| kind | MiB | n | preserve (data fd) | retrieve (data fd) | preserve + retrieve (data fd) | retrieve incl. session + stamp | kexec path, old kernel | kexec path − nothing | new kernel clock → /init − nothing | map + touch | first full read | entries | metadata B | B/entry | struct pages written at retrieve (per entry) | entries with HVO | pool lock holds at retrieve |')
+    w('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
     for s in summary:
         if s['mode'] != 'direct':
             continue
         hug = s['kind'].startswith('hugetlb')
-        w('| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+        w('| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             label(s), s['mib'], s['n'], cell(s, 'preserve_ms'), cell(s, 'retrieve_fd_ms'),
             cell(s, 'preserve_retrieve_fd_ms'), cell(s, 'retrieve_ms'),
             cell(s, 'kexec_path_ms'), cell(s, 'kexec_over_ms'),
             cell(s, 'boot_over_ms'), cell(s, 'remap_ms'), cell(s, 'first_read_ms'),
             cell(s, 'entries'), cell(s, 'meta_bytes'), cell(s, 'meta_per_entry'),
             '%s (%s)' % (cell(s, 'struct_pages'), cell(s, 'struct_pages_per_entry')) if hug else '—',
-            cell(s, 'restored_hvo') if hug else '—'))
+            cell(s, 'restored_hvo') if hug else '—',
+            cell(s, 'pool_locks') if hug else '—'))
     w('')
     for mode, title in (('agent', 'through the agent (hugelived), client = the benchmark program'),
                         ('direct', 'direct (client = the benchmark program, retrieve by ioctl; no agent step)')):

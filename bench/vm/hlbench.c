@@ -409,6 +409,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 	long long rf0 = hl_luo_stat("restored_folios");
 	long long hvo0 = hl_luo_stat("restored_hvo_folios");
 	long long sp0 = hl_luo_stat("restored_struct_pages");
+	long long lk0 = hl_luo_stat("restored_locks");
 	uint64_t tw0 = 0, tw1 = 0;
 	int sess = -1, sfd = -1, dfd = -1, wfd = -1;
 	struct stamp_page *sp, spc;
@@ -442,6 +443,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 			rf0 = hl_luo_stat("restored_folios");
 			hvo0 = hl_luo_stat("restored_hvo_folios");
 			sp0 = hl_luo_stat("restored_struct_pages");
+			lk0 = hl_luo_stat("restored_locks");
 			tw1 = __rdtsc();
 		}
 		t_d0 = __rdtsc();
@@ -490,6 +492,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 		long long rf1 = hl_luo_stat("restored_folios");
 		long long hvo1 = hl_luo_stat("restored_hvo_folios");
 		long long sp1 = hl_luo_stat("restored_struct_pages");
+		long long lk1 = hl_luo_stat("restored_locks");
 		uint64_t tf0;
 
 		/* Calibration sleeps 100 ms: only after the timed part. */
@@ -530,7 +533,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 			  "quiesce_to_call_ms=%.3f call_to_entry_ms=%.3f entry_to_init_ms=%.3f "
 			  "init_to_prog_ms=%.3f prog_to_ready_ms=%.3f ready_to_mapped_ms=%.3f "
 			  "blackout_ms=%.3f blackout_read_ms=%.3f restored_folios=%lld restored_hvo=%lld "
-			  "struct_pages=%lld "
+			  "struct_pages=%lld pool_locks=%lld "
 			  "call_src=%llu prev_hz=%.0f hz=%.0f",
 			  agent_mode ? "agent" : "direct", idx, kind_name(st->kind),
 			  (unsigned long long)st->mib, kind_name(st->kind),
@@ -542,7 +545,7 @@ static void retrieve_step(int luo, int idx, const struct boot_info *bi)
 			  ms(bi->prog_tsc, ready_tsc), ms(ready_tsc, t_touch) - untimed,
 			  ms(spc.quiesce_tsc, t_touch) - untimed,
 			  ms(spc.quiesce_tsc, t_read) - untimed,
-			  rf1 - rf0, hvo1 - hvo0, sp1 - sp0,
+			  rf1 - rf0, hvo1 - hvo0, sp1 - sp0, lk0 < 0 || lk1 < 0 ? -1LL : lk1 - lk0,
 			  (unsigned long long)spc.call_src,
 			  spc.tsc_hz, hz);
 	}

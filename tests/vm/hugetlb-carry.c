@@ -173,6 +173,14 @@ static int gen1(int luo)
 	hl_ok(hl_luo_stat("restored_struct_pages") == 257 * 64,
 	      "struct pages written at retrieve: %lld (64 per huge page: %d)",
 	      hl_luo_stat("restored_struct_pages"), 257 * 64);
+	/*
+	 * Pool lists, counters and cgroup charges are updated once per run of
+	 * consecutive pages (at most 512): the 256 pages of the 2 MiB file are
+	 * one run, the 1 GiB page another. Per page it was 257.
+	 */
+	hl_ok(hl_luo_stat("restored_locks") == 2,
+	      "retrieve accounted per run: pool lock taken %lld times for 257 pages (2 runs)",
+	      hl_luo_stat("restored_locks"));
 	expect_kb = 256 * 28 + 4095 * 4;
 	hl_ok(memfree1 - memfree0 >= expect_kb / 3,
 	      "MemFree +%lld kB at retrieve (HVO frees about %lld kB, nothing without it)",

@@ -90,6 +90,14 @@ int main(void)
 	hl_success(write_max(cg, 16), errno, "hugetlb.2MB.max = 16 pages");
 	a = hl_luo_retrieve_fd(sess, 1);
 	hl_success(a, errno, "retrieve A once the limit allows it");
+	/*
+	 * The charge of all 16 at an 8-page limit fails, so the first try goes
+	 * page by page and adds 8 (8 pool lock holds), the retry at the same
+	 * limit adds none, and the other 8 go in as one run once it is raised.
+	 */
+	hl_ok(hl_luo_stat("restored_locks") == 9 && hl_luo_stat("restored_folios") == NA,
+	      "per page up to the limit, then one run: %lld lock holds for %lld pages (want 9, %d)",
+	      hl_luo_stat("restored_locks"), hl_luo_stat("restored_folios"), NA);
 	p = a < 0 ? NULL : hl_map(a, NA * HL_2M);
 	if (p) {
 		struct hl_mismatch m;
@@ -121,8 +129,9 @@ int main(void)
 	      "B's 8 pages joined the free pool: nr %lld free %lld (want %d, %lld)",
 	      hl_hp(HL_2M, "nr_hugepages"), hl_hp(HL_2M, "free_hugepages"),
 	      N, free0 + NB);
-	hl_ok(hl_luo_stat("released_folios") == NB,
-	      "stats: %lld released (want %d)", hl_luo_stat("released_folios"), NB);
+	hl_ok(hl_luo_stat("released_folios") == NB && hl_luo_stat("released_locks") == 1,
+	      "stats: %lld released with %lld pool lock holds (want %d, 1)",
+	      hl_luo_stat("released_folios"), hl_luo_stat("released_locks"), NB);
 	close(a);
 	return hl_exit();
 }
