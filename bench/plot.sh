@@ -4,6 +4,8 @@
 #                     first full read against size, per kind (median, min-max bars)
 #   blackout.png      blackout breakdown: agent chain (nothing, 2 GiB of each
 #                     kind), direct LUO and the disk baseline
+#   scale.png         the scale chains: cost against preserved pages per stage,
+#                     with the least-squares line (constant + per page)
 # A run of only some chains (BENCH_ONLY) leaves some data files or kinds
 # empty: those panels and curves are left out (said on stderr), a plot
 # with nothing at all is not written.
@@ -119,5 +121,40 @@ EOF2
 	made+=(blackout.png)
 else
 	echo "plot: no blackout data at all: blackout.png not written" >&2
+fi
+# ---- scale: cost against the number of preserved pages, with the linear fit
+# (constant + per page) that bench/collect.py reports; one row per chain
+sc=()
+for i in 0 1; do
+	[ "$(rows plot-scale.dat $i)" -gt 0 ] && sc+=("$i")
+done
+if [ ${#sc[@]} -gt 0 ]; then
+	{
+		cat <<EOF2
+set terminal pngcairo size 1600,$((450 * ${#sc[@]})) font "sans,10" noenhanced
+set output "scale.png"
+set multiplot layout ${#sc[@]},4 title "hugelive: cost against preserved pages (QEMU TCG guest; every repetition, least-squares line)"
+set grid
+set key top left
+set xlabel "preserved pages"
+set ylabel "ms"
+set fit quiet
+set fit logfile "/dev/null"
+EOF2
+		for i in "${sc[@]}"; do
+			name=$([ "$i" = 0 ] && echo "2 MiB pages" || echo "1 GiB pages")
+			for c in "2:preserve" "5:retrieve (data fd)" "4:new kernel clock -> /init" "3:kexec path, old kernel"; do
+				col=${c%%:*} what=${c#*:}
+				cat <<EOF2
+a=1; b=0.01
+fit a+b*x "plot-scale.dat" index $i using 1:$col via a,b
+set title sprintf("$name: $what\\n%.3g ms + %.3g us per page", a, b*1000)
+plot "plot-scale.dat" index $i using 1:$col with points pt 7 title "measured", a+b*x with lines lw 2 title "fit"
+EOF2
+			done
+		done
+		echo "unset multiplot"
+	} | gnuplot 2>&1 | grep -v "^$" >&2 || true
+	[ -f scale.png ] && made+=(scale.png)
 fi
 echo "plot: ${made[*]/#/$OUT/}"

@@ -79,13 +79,19 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	AGENT_MIB=256
 	NOHVO_MIB=256
 	MEM_M=1536 MEM_H=1536 MEM_G=4096
+	SIZES_SCALE="256 1024" SIZES_SCALE_1G="1024" MEM_S=3072 MEM_S1=4096
 else
 	SIZES_SMALL="64 256 1024 2048"
 	SIZES_1G="1024 2048"
 	AGENT_MIB=2048
 	NOHVO_MIB=1024
 	MEM_M=3072 MEM_H=3072 MEM_G=6144
+	# 8 GiB of huge pages in a 10 GiB VM (11 GiB for 1 GiB pages: eight
+	# aligned free gigabytes beside the PCI hole below 4 GiB and the KHO
+	# scratch areas); one such VM at a time fits this 24 GiB host.
+	SIZES_SCALE="1024 2048 4096 8192" SIZES_SCALE_1G=$SIZES_SCALE MEM_S=10240 MEM_S1=11264
 fi
+SCALE_REPS=${BENCH_SCALE_REPS:-3}
 max_small=${SIZES_SMALL##* }
 plan_of() {  # plan_of KIND "SIZES" [EXTRA]: none + every size (+ EXTRA), REPS times
 	local k=$1 s p= r
@@ -102,7 +108,7 @@ plan_of() {  # plan_of KIND "SIZES" [EXTRA]: none + every size (+ EXTRA), REPS t
 # (step H, vm.hugetlb_optimize_vmemmap=0 around the retrieve).
 HVO=hugetlb_free_vmemmap=on
 
-ONLY=${BENCH_ONLY:-}   # e.g. BENCH_ONLY="memfd4k disk": only these parts
+ONLY=${BENCH_ONLY:-}   # e.g. BENCH_ONLY="memfd4k disk": only these parts (memfd4k hugetlb2m hugetlb1g agent scale disk)
 want() { [ -z "$ONLY" ] || grep -qw "$1" <<<"$ONLY"; }
 chain() { local part=$1; shift; want "$part" || return 0; run_chain "$@" || fail=1; }
 fail=0
@@ -128,7 +134,16 @@ done
 chain agent agent2m "$MEM_H" 1200 "$HVO hugepagesz=2M hugepages=$(( AGENT_MIB / 2 ))" 1 "${ap2%,}"
 chain agent agent1g "$MEM_G" 1200 "$HVO hugepagesz=1G hugepages=$(( AGENT_MIB < 1024 ? 1 : AGENT_MIB / 1024 ))" 1 "${ap1%,}"
 
-# 3. No preservation: write to a virtio disk, power off, boot again, read.
+# 3. Scale: cost against size, up to 8 GiB in 2 MiB pages and 8 pages of
+# 1 GiB, each in a VM of its own (bench/collect.py fits constant + per page
+# for every stage). Fewer repetitions: every step moves gigabytes under TCG.
+max_scale=${SIZES_SCALE##* }
+chain scale scale2m "$MEM_S" 1800 "$HVO hugepagesz=2M hugepages=$(( max_scale / 2 + 2 ))" 0 \
+	"$(REPS=$SCALE_REPS plan_of h "$SIZES_SCALE")"
+chain scale scale1g "$MEM_S1" 1800 "$HVO hugepagesz=1G hugepages=$(( ${SIZES_SCALE_1G##* } / 1024 )) hugepagesz=2M hugepages=2" 0 \
+	"$(REPS=$SCALE_REPS plan_of g "$SIZES_SCALE_1G")"
+
+# 4. No preservation: write to a virtio disk, power off, boot again, read.
 disk_total=0
 for s in $SIZES_SMALL; do disk_total=$((disk_total + s)); done
 DISK=$B/disk.img
