@@ -156,5 +156,7 @@ EOF2
 		echo "unset multiplot"
 	} | gnuplot 2>&1 | grep -v "^$" >&2 || true
 	[ -f scale.png ] && made+=(scale.png)
+else
+	echo "plot: no scale data: scale.png not written" >&2
 fi
 echo "plot: ${made[*]/#/$OUT/}"
