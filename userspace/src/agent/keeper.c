@@ -263,6 +263,11 @@ static int keeper_spawn(struct fdstore *fs)
 		setsid();
 		if (fork() == 0) {
 			int nul = open("/dev/null", O_RDWR);
+			sigset_t none;
+
+			/* the agent blocks SIGTERM outside its event loop; the keeper must not */
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
 
 			if (nul >= 0) {
 				dup2(nul, 0);

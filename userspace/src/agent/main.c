@@ -348,6 +348,21 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * SIGTERM and SIGINT only set a flag that the event loop checks before
+	 * it waits. Unblocked, one that came between that check and
+	 * epoll_wait() was lost until the next event (a stop under load took
+	 * longer than 15 s). Blocked here, before any thread exists, they are
+	 * delivered only inside the loop's epoll_pwait().
+	 */
+	{
+		sigset_t term;
+
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		sigaddset(&term, SIGINT);
+		sigprocmask(SIG_BLOCK, &term, &a->srv.run_mask);
+	}
 
 	/* systemd socket activation: the listening socket is passed in */
 	if (a->fds.mode == FDSTORE_SYSTEMD || getenv("LISTEN_FDS")) {

@@ -33,6 +33,7 @@ void server_init(struct server *srv)
 	srv->idle_timeout_ms = HL_IDLE_TIMEOUT_S * 1000;
 	for (int i = 0; i < SERVER_MAX_WATCH; i++)
 		srv->watch[i].fd = -1;
+	sigprocmask(SIG_SETMASK, NULL, &srv->run_mask);
 }
 
 /* ---- client output ---------------------------------------------------- */
@@ -617,7 +618,7 @@ int server_run(struct server *srv)
 
 			timeout = d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
 		}
-		n = epoll_wait(srv->ep, evs, 32, timeout);
+		n = epoll_pwait(srv->ep, evs, 32, timeout, &srv->run_mask);
 		if (n < 0 && errno != EINTR) {
 			int e = errno;
 

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -77,6 +78,12 @@ struct server {
 	void *ctx;
 	struct server_watch watch[SERVER_MAX_WATCH];
 	volatile int quit;
+	/*
+	 * Signal mask while waiting for events: the signals that set quit are
+	 * blocked everywhere else and delivered only inside epoll_pwait(), so
+	 * one that arrives between the quit check and the wait is not lost.
+	 */
+	sigset_t run_mask;
 };
 
 void server_init(struct server *srv);
