@@ -209,11 +209,10 @@ static void stop_logged(const char *tag, const char *needle, const char *arg, in
 
 void h_stop_all(void)
 {
-	int64_t pid = h_agent_pid();
-
-	if (h_safe_kill((pid_t)pid, SIGTERM) == 0)
-		h_wait_gone((pid_t)pid, 5000);
-	/* any agent of this dir the status call missed (slow, or not answering) */
+	/*
+	 * Every agent of this dir, found by its log line and command line, not
+	 * by a status call: a slow agent that does not answer must stop too.
+	 */
 	stop_logged("hugelived", "--socket", h_sock, SIGTERM, 15000);
 	stop_logged("keeper", "--keeper-socket", h_keeper, SIGKILL, 2000);
 	if (fake_pid > 1) {
